@@ -1,0 +1,139 @@
+/*
+ * buf.c - bounded buffers; see buf.h.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "xalloc.h"
+
+#define BUF_MIN_CAP 64
+
+/* buf_init - empty buffer that will refuse to grow beyond max bytes */
+void buf_init(struct buf *b, size_t max)
+{
+	b->cap = BUF_MIN_CAP;
+	b->data = xmalloc(b->cap);
+	b->data[0] = '\0';
+	b->len = 0;
+	b->max = max;
+}
+
+/* buf_free - release storage; the buffer must be re-initialized to reuse */
+void buf_free(struct buf *b)
+{
+	XFREE(&b->data);
+	b->len = b->cap = 0;
+}
+
+/* buf_reset - empty the buffer, keep its storage */
+void buf_reset(struct buf *b)
+{
+	b->len = 0;
+	b->data[0] = '\0';
+}
+
+/* buf_reserve - make room for n more bytes plus the NUL, or fail */
+static int buf_reserve(struct buf *b, size_t n)
+{
+	size_t need;
+
+	if (n > b->max || b->len > b->max - n)
+		return -1;
+	need = b->len + n + 1;
+	if (need > b->cap) {
+		size_t cap = b->cap;
+
+		while (cap < need)
+			cap = cap > (b->max + 1) / 2 ? b->max + 1 : cap * 2;
+		b->data = xrealloc(b->data, cap);
+		b->cap = cap;
+	}
+	return 0;
+}
+
+/* buf_append - append n bytes; -1 (unchanged) if over the maximum */
+int buf_append(struct buf *b, const void *p, size_t n)
+{
+	if (buf_reserve(b, n) < 0)
+		return -1;
+	if (n)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+/* buf_appendc - append one byte */
+int buf_appendc(struct buf *b, int c)
+{
+	char ch = (char)c;
+
+	return buf_append(b, &ch, 1);
+}
+
+/* buf_appends - append a C string */
+int buf_appends(struct buf *b, const char *s)
+{
+	return buf_append(b, s, strlen(s));
+}
+
+/* buf_vappendf - append formatted text, all or nothing */
+int buf_vappendf(struct buf *b, const char *fmt, va_list ap)
+{
+	va_list aq;
+	int n;
+
+	va_copy(aq, ap);
+	n = vsnprintf(NULL, 0, fmt, aq);
+	va_end(aq);
+	if (n < 0 || buf_reserve(b, (size_t)n) < 0)
+		return -1;
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+/* buf_appendf - printf-style append, all or nothing */
+int buf_appendf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = buf_vappendf(b, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* buf_truncate - shorten to len bytes (no-op if already shorter) */
+void buf_truncate(struct buf *b, size_t len)
+{
+	if (len < b->len) {
+		b->len = len;
+		b->data[len] = '\0';
+	}
+}
+
+/* buf_consume - drop the first n bytes */
+void buf_consume(struct buf *b, size_t n)
+{
+	if (n >= b->len) {
+		buf_reset(b);
+		return;
+	}
+	memmove(b->data, b->data + n, b->len - n);
+	b->len -= n;
+	b->data[b->len] = '\0';
+}
+
+/* buf_steal - hand the NUL-terminated data to the caller; buffer is freed */
+char *buf_steal(struct buf *b)
+{
+	char *p = b->data;
+
+	b->data = NULL;
+	b->len = b->cap = 0;
+	return p;
+}

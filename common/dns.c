@@ -1,0 +1,917 @@
+/*
+ * dns.c - resolver, TTL cache and clients; see dns.h.
+ *
+ * Threads: a dns_resolver (config, cache, counters) is shared; the cache is
+ * guarded by a mutex and counters are atomic.  A dns_client belongs to one
+ * event loop thread.  dns_resolve_sync keeps one c-ares channel per thread
+ * (destroyed when the thread exits).
+ *
+ * Deadlines: c-ares retries with growing per-try timeouts; on top of that
+ * every lookup has our own deadline (timeout_ms) after which its waiters
+ * get DNS_TIMEOUT, because a lookup that silently hangs would hold a mail
+ * transaction hostage.
+ */
+#include <ares.h>
+#include <arpa/nameser.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "buf.h"
+#include "dns.h"
+#include "log.h"
+#include "xalloc.h"
+
+#define CACHE_BUCKETS_MIN 1024
+#define SERVERS_CSV_MAX 4096
+#define EDNS_PAYLOAD 1232
+
+struct cache_ent {
+	char *name;		/* lower case, no final dot */
+	uint16_t type;
+	struct dns_answer *ans;
+	time_t expires;		/* monotonic seconds */
+	struct cache_ent *hnext;	/* hash chain */
+	struct cache_ent *prev, *next;	/* LRU, most recent first */
+};
+
+struct dns_resolver {
+	struct dns_config cfg;
+	char *servers_csv;	/* for ares_set_servers_ports_csv, or NULL */
+	pthread_mutex_t lock;
+	struct cache_ent **buckets;
+	size_t nbuckets, nentries;
+	struct cache_ent *lru_head, *lru_tail;
+	struct dns_stats stats;
+	pthread_key_t sync_key;
+};
+
+/* ---------------------------------------------------------------- names */
+
+/* dns_name_valid - a name we are willing to send: 1..253 bytes, labels of
+ * 1..63 printable bytes without backslash, optional final dot */
+int dns_name_valid(const char *name)
+{
+	size_t len = strlen(name), label = 0;
+
+	if (len && name[len - 1] == '.')
+		len--;
+	if (len == 0 || len > 253)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if (c == '.') {
+			if (label == 0)
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (c <= 0x20 || c >= 0x7f || c == '\\')
+			return 0;
+		if (++label > 63)
+			return 0;
+	}
+	return 1;
+}
+
+/* key_norm - lower-cased copy of name without final dot */
+static char *key_norm(const char *name)
+{
+	size_t len = strlen(name);
+	char *k;
+
+	if (len && name[len - 1] == '.')
+		len--;
+	k = xstrndup(name, len);
+	for (char *p = k; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p + 32);
+	return k;
+}
+
+/* mono_sec - monotonic clock, seconds */
+static time_t mono_sec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* mono_ms - monotonic clock, milliseconds */
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---------------------------------------------------------------- stats */
+
+#define STAT_INC(r, field) \
+	__atomic_add_fetch(&(r)->stats.field, 1, __ATOMIC_RELAXED)
+
+/* count_status - account one answer received or synthesized */
+static void count_status(struct dns_resolver *r, enum dns_status s)
+{
+	switch (s) {
+	case DNS_OK: break;
+	case DNS_NXDOMAIN: STAT_INC(r, nxdomain); break;
+	case DNS_NODATA: STAT_INC(r, nodata); break;
+	case DNS_SERVFAIL: STAT_INC(r, servfail); break;
+	case DNS_TIMEOUT: STAT_INC(r, timeout); break;
+	case DNS_ERROR: STAT_INC(r, error); break;
+	}
+}
+
+/* dns_stats_get - snapshot of the counters */
+void dns_stats_get(struct dns_resolver *r, struct dns_stats *s)
+{
+	pthread_mutex_lock(&r->lock);
+	*s = r->stats;
+	s->cache_entries = r->nentries;
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* ---------------------------------------------------------------- cache */
+
+/* hash - FNV-1a of the key and type */
+static size_t hash(const char *k, uint16_t type, size_t nbuckets)
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	for (; *k; k++) {
+		h ^= (unsigned char)*k;
+		h *= 1099511628211ULL;
+	}
+	h ^= type;
+	h *= 1099511628211ULL;
+	return (size_t)(h % nbuckets);
+}
+
+/* lru_unlink - take e out of the LRU list (lock held) */
+static void lru_unlink(struct dns_resolver *r, struct cache_ent *e)
+{
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		r->lru_head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		r->lru_tail = e->prev;
+	e->prev = e->next = NULL;
+}
+
+/* lru_push - put e at the head (lock held) */
+static void lru_push(struct dns_resolver *r, struct cache_ent *e)
+{
+	e->next = r->lru_head;
+	e->prev = NULL;
+	if (r->lru_head)
+		r->lru_head->prev = e;
+	r->lru_head = e;
+	if (r->lru_tail == NULL)
+		r->lru_tail = e;
+}
+
+/* cache_remove - drop e from hash and LRU and free it (lock held) */
+static void cache_remove(struct dns_resolver *r, struct cache_ent *e)
+{
+	struct cache_ent **pp = &r->buckets[hash(e->name, e->type,
+	    r->nbuckets)];
+
+	while (*pp && *pp != e)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = e->hnext;
+	lru_unlink(r, e);
+	dns_answer_unref(&e->ans);
+	free(e->name);
+	free(e);
+	r->nentries--;
+}
+
+/* cache_find - entry for (key, type), expired ones removed (lock held) */
+static struct cache_ent *cache_find(struct dns_resolver *r, const char *key,
+    uint16_t type)
+{
+	struct cache_ent *e = r->buckets[hash(key, type, r->nbuckets)];
+
+	for (; e; e = e->hnext) {
+		if (e->type != type || strcmp(e->name, key) != 0)
+			continue;
+		if (e->expires <= mono_sec()) {
+			cache_remove(r, e);
+			return NULL;
+		}
+		return e;
+	}
+	return NULL;
+}
+
+/* dns_cache_get - a referenced answer from the cache, or NULL */
+struct dns_answer *dns_cache_get(struct dns_resolver *r, const char *name,
+    uint16_t type)
+{
+	struct dns_answer *a = NULL;
+	struct cache_ent *e;
+	char *key;
+
+	if (r->cfg.cache_size == 0)
+		return NULL;
+	key = key_norm(name);
+	pthread_mutex_lock(&r->lock);
+	e = cache_find(r, key, type);
+	if (e) {
+		a = dns_answer_ref(e->ans);
+		lru_unlink(r, e);
+		lru_push(r, e);
+		r->stats.cache_hits++;
+	}
+	pthread_mutex_unlock(&r->lock);
+	free(key);
+	return a;
+}
+
+/* cache_put - remember an answer for its TTL (failures are not kept) */
+static void cache_put(struct dns_resolver *r, const char *name, uint16_t type,
+    struct dns_answer *a)
+{
+	unsigned ttl;
+	struct cache_ent *e;
+	char *key;
+	size_t b;
+
+	if (r->cfg.cache_size == 0)
+		return;
+	switch (a->status) {
+	case DNS_OK:
+		ttl = a->ttl < r->cfg.cache_max_ttl ? a->ttl :
+		    r->cfg.cache_max_ttl;
+		break;
+	case DNS_NXDOMAIN:
+	case DNS_NODATA:
+		ttl = a->ttl < r->cfg.cache_neg_ttl ? a->ttl :
+		    r->cfg.cache_neg_ttl;
+		break;
+	default:
+		return;
+	}
+	if (ttl == 0)
+		return;
+	key = key_norm(name);
+	pthread_mutex_lock(&r->lock);
+	e = cache_find(r, key, type);
+	if (e)
+		cache_remove(r, e);
+	while (r->nentries >= r->cfg.cache_size && r->lru_tail)
+		cache_remove(r, r->lru_tail);
+	e = xcalloc(1, sizeof(*e));
+	e->name = key;
+	e->type = type;
+	e->ans = dns_answer_ref(a);
+	e->expires = mono_sec() + (time_t)ttl;
+	b = hash(key, type, r->nbuckets);
+	e->hnext = r->buckets[b];
+	r->buckets[b] = e;
+	lru_push(r, e);
+	r->nentries++;
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* dns_cache_flush - forget everything (SIGHUP, tests) */
+void dns_cache_flush(struct dns_resolver *r)
+{
+	pthread_mutex_lock(&r->lock);
+	while (r->lru_head)
+		cache_remove(r, r->lru_head);
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* ------------------------------------------------------------- resolver */
+
+/* server_to_csv - "ADDR[:PORT]" / "[ADDR]:PORT" into c-ares csv form */
+static int server_to_csv(struct buf *csv, const char *s)
+{
+	struct ipaddr ip;
+	char host[IP_STR_MAX + 1];
+	const char *port = NULL;
+	size_t n;
+
+	if (*s == '[') {
+		const char *e = strchr(s, ']');
+
+		if (e == NULL || (size_t)(e - s - 1) >= sizeof(host))
+			return -1;
+		n = (size_t)(e - s - 1);
+		memcpy(host, s + 1, n);
+		host[n] = '\0';
+		if (e[1] == ':')
+			port = e + 2;
+		else if (e[1] != '\0')
+			return -1;
+	} else {
+		const char *c = strchr(s, ':');
+
+		if (c && strchr(c + 1, ':'))
+			c = NULL;	/* bare IPv6 address, no port */
+		n = c ? (size_t)(c - s) : strlen(s);
+		if (n >= sizeof(host))
+			return -1;
+		memcpy(host, s, n);
+		host[n] = '\0';
+		port = c ? c + 1 : NULL;
+	}
+	if (ip_parse(host, &ip) < 0)
+		return -1;
+	if (port) {
+		char *end;
+		long p = strtol(port, &end, 10);
+
+		if (*port == '\0' || *end || p < 1 || p > 65535)
+			return -1;
+	}
+	if (csv->len && buf_appendc(csv, ',') < 0)
+		return -1;
+	if (ip.family == AF_INET6)
+		return buf_appendf(csv, "[%s]:%s", host, port ? port : "53");
+	return buf_appendf(csv, "%s:%s", host, port ? port : "53");
+}
+
+/* sync_channel_free - thread exit: destroy that thread's channel */
+static void sync_channel_free(void *p)
+{
+	ares_channel ch = p;
+
+	ares_destroy(ch);
+}
+
+/* lib_init - c-ares global init, once per process */
+static void lib_init(void)
+{
+	int rc = ares_library_init(ARES_LIB_INIT_ALL);
+
+	if (rc != ARES_SUCCESS)
+		log_panic("ares_library_init: %s", ares_strerror(rc));
+}
+
+/* dns_resolver_new - validate the config, set up the cache */
+struct dns_resolver *dns_resolver_new(const struct dns_config *cfg,
+    const char **err_r)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	struct dns_resolver *r;
+	struct buf csv;
+
+	pthread_once(&once, lib_init);
+	r = xcalloc(1, sizeof(*r));
+	r->cfg = *cfg;
+	r->cfg.servers = NULL;
+	r->cfg.nservers = 0;
+	if (r->cfg.timeout_ms == 0)
+		r->cfg.timeout_ms = 5000;
+	if (r->cfg.tries == 0)
+		r->cfg.tries = 2;
+	if (cfg->nservers) {
+		buf_init(&csv, SERVERS_CSV_MAX);
+		for (size_t i = 0; i < cfg->nservers; i++) {
+			if (server_to_csv(&csv, cfg->servers[i]) < 0) {
+				static __thread char err[128];
+
+				snprintf(err, sizeof(err),
+				    "dns_server \"%.60s\": expected ADDR[:PORT]",
+				    cfg->servers[i]);
+				*err_r = err;
+				buf_free(&csv);
+				free(r);
+				return NULL;
+			}
+		}
+		r->servers_csv = buf_steal(&csv);
+	}
+	pthread_mutex_init(&r->lock, NULL);
+	r->nbuckets = CACHE_BUCKETS_MIN;
+	while (r->nbuckets < cfg->cache_size && r->nbuckets < (1u << 22))
+		r->nbuckets *= 2;
+	r->buckets = xcalloc(r->nbuckets, sizeof(*r->buckets));
+	if (pthread_key_create(&r->sync_key, sync_channel_free) != 0)
+		log_panic("pthread_key_create failed");
+	return r;
+}
+
+
+/* dns_resolver_free - release; all clients must be gone */
+void dns_resolver_free(struct dns_resolver **rp)
+{
+	struct dns_resolver *r = *rp;
+	void *ch;
+
+	*rp = NULL;
+	if (r == NULL)
+		return;
+	dns_cache_flush(r);
+	if ((ch = pthread_getspecific(r->sync_key)) != NULL) {
+		sync_channel_free(ch);
+		pthread_setspecific(r->sync_key, NULL);
+	}
+	pthread_key_delete(r->sync_key);
+	pthread_mutex_destroy(&r->lock);
+	free(r->buckets);
+	free(r->servers_csv);
+	free(r);
+}
+
+/* channel_new - a c-ares channel with our servers and timeouts */
+static int channel_new(struct dns_resolver *r, ares_channel *ch_r,
+    ares_sock_state_cb sock_cb, void *sock_arg, const char **err_r)
+{
+	struct ares_options o;
+	int mask, rc;
+	unsigned rounds = (1u << r->cfg.tries) - 1;	/* backoff doubles */
+
+	memset(&o, 0, sizeof(o));
+	o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES | ARES_FLAG_EDNS;
+	o.timeout = (int)(r->cfg.timeout_ms / rounds);
+	if (o.timeout < 50)
+		o.timeout = 50;
+	o.tries = (int)r->cfg.tries;
+	o.ndots = 0;
+	o.ednspsz = EDNS_PAYLOAD;
+	mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES |
+	    ARES_OPT_NDOTS | ARES_OPT_EDNSPSZ;
+	if (sock_cb) {
+		o.sock_state_cb = sock_cb;
+		o.sock_state_cb_data = sock_arg;
+		mask |= ARES_OPT_SOCK_STATE_CB;
+	}
+	rc = ares_init_options(ch_r, &o, mask);
+	if (rc != ARES_SUCCESS) {
+		*err_r = ares_strerror(rc);
+		return -1;
+	}
+	if (r->servers_csv) {
+		rc = ares_set_servers_ports_csv(*ch_r, r->servers_csv);
+		if (rc != ARES_SUCCESS) {
+			*err_r = ares_strerror(rc);
+			ares_destroy(*ch_r);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* answer_from_ares - build our answer from a c-ares completion */
+static struct dns_answer *answer_from_ares(struct dns_resolver *r,
+    const char *name, uint16_t type, int status, unsigned char *abuf,
+    int alen)
+{
+	struct dns_answer *a;
+
+	if (abuf && alen > 0) {
+		a = dnsmsg_parse(abuf, (size_t)alen, name, type);
+	} else {
+		switch (status) {
+		case ARES_ETIMEOUT:
+			a = dns_answer_new(DNS_TIMEOUT);
+			break;
+		case ARES_ESERVFAIL:
+		case ARES_EREFUSED:
+		case ARES_ECONNREFUSED:
+		case ARES_ENOTIMP:
+			a = dns_answer_new(DNS_SERVFAIL);
+			break;
+		case ARES_ENOTFOUND:
+			a = dns_answer_new(DNS_NXDOMAIN);
+			break;
+		case ARES_ENODATA:
+			a = dns_answer_new(DNS_NODATA);
+			break;
+		default:
+			a = dns_answer_new(DNS_ERROR);
+			break;
+		}
+	}
+	count_status(r, a->status);
+	cache_put(r, name, type, a);
+	return a;
+}
+
+/* ------------------------------------------------------- async client */
+
+struct sockev {
+	ares_socket_t fd;
+	struct event *ev;
+	struct sockev *next;
+};
+
+struct dns_pending {
+	struct dns_client *c;
+	char *name;
+	uint16_t type;
+	struct dns_lookup *waiters;
+	struct event *deadline;
+	int done;		/* waiters served (answer or deadline) */
+	struct dns_pending *next;
+};
+
+struct dns_lookup {
+	struct dns_client *c;
+	struct dns_pending *p;	/* NULL when served from cache */
+	dns_callback *cb;
+	void *arg;
+	struct dns_answer *ans;	/* cache hit waiting for delivery */
+	struct event *ev;	/* deferred delivery of a cache hit */
+	struct dns_lookup *next;
+};
+
+struct dns_client {
+	struct dns_resolver *r;
+	struct event_base *base;
+	ares_channel ch;
+	struct event *timer;
+	struct sockev *socks;
+	struct dns_pending *pending;
+	int freeing;
+};
+
+static void client_rearm(struct dns_client *c);
+
+/* sock_event - an fd c-ares watches became ready */
+static void sock_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_client *c = arg;
+
+	ares_process_fd(c->ch, (what & EV_READ) ? fd : ARES_SOCKET_BAD,
+	    (what & EV_WRITE) ? fd : ARES_SOCKET_BAD);
+	client_rearm(c);
+}
+
+/* timer_event - c-ares retry timer */
+static void timer_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_client *c = arg;
+
+	(void)fd;
+	(void)what;
+	ares_process_fd(c->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+	client_rearm(c);
+}
+
+/* client_rearm - schedule the retry timer from ares_timeout */
+static void client_rearm(struct dns_client *c)
+{
+	struct timeval tv, *tvp;
+
+	if (c->freeing)
+		return;
+	tvp = ares_timeout(c->ch, NULL, &tv);
+	if (tvp)
+		evtimer_add(c->timer, tvp);
+	else
+		evtimer_del(c->timer);
+}
+
+/* sock_state - c-ares tells which sockets to watch */
+static void sock_state(void *data, ares_socket_t fd, int readable,
+    int writable)
+{
+	struct dns_client *c = data;
+	struct sockev **pp, *s;
+
+	for (pp = &c->socks; *pp && (*pp)->fd != fd; pp = &(*pp)->next)
+		;
+	s = *pp;
+	if (!readable && !writable) {
+		if (s) {
+			*pp = s->next;
+			event_free(s->ev);
+			free(s);
+		}
+		return;
+	}
+	if (s == NULL) {
+		s = xcalloc(1, sizeof(*s));
+		s->fd = fd;
+		s->next = c->socks;
+		c->socks = s;
+	} else {
+		event_free(s->ev);
+	}
+	s->ev = event_new(c->base, fd, (short)((readable ? EV_READ : 0) |
+	    (writable ? EV_WRITE : 0) | EV_PERSIST), sock_event, c);
+	event_add(s->ev, NULL);
+}
+
+/* dns_client_new - asynchronous client on an event base */
+struct dns_client *dns_client_new(struct dns_resolver *r,
+    struct event_base *base, const char **err_r)
+{
+	struct dns_client *c = xcalloc(1, sizeof(*c));
+
+	c->r = r;
+	c->base = base;
+	if (channel_new(r, &c->ch, sock_state, c, err_r) < 0) {
+		free(c);
+		return NULL;
+	}
+	c->timer = evtimer_new(base, timer_event, c);
+	return c;
+}
+
+/* pending_deliver - give every waiter the answer, then mark done */
+static void pending_deliver(struct dns_pending *p, struct dns_answer *a)
+{
+	struct dns_lookup *l;
+
+	p->done = 1;
+	if (p->deadline) {
+		event_free(p->deadline);
+		p->deadline = NULL;
+	}
+	while ((l = p->waiters) != NULL) {
+		p->waiters = l->next;
+		l->p = NULL;
+		if (l->cb)
+			l->cb(l->arg, a);
+		free(l);
+	}
+}
+
+/* pending_unlink - remove p from the client's list */
+static void pending_unlink(struct dns_client *c, struct dns_pending *p)
+{
+	struct dns_pending **pp;
+
+	for (pp = &c->pending; *pp && *pp != p; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = p->next;
+}
+
+/* ares_done - a query finished (or was cancelled by ares_destroy) */
+static void ares_done(void *arg, int status, int timeouts,
+    unsigned char *abuf, int alen)
+{
+	struct dns_pending *p = arg;
+	struct dns_client *c = p->c;
+	struct dns_answer *a;
+
+	(void)timeouts;
+	if (status == ARES_EDESTRUCTION || status == ARES_ECANCELLED) {
+		a = dns_answer_new(DNS_TIMEOUT);
+	} else {
+		a = answer_from_ares(c->r, p->name, p->type, status, abuf,
+		    alen);
+	}
+	if (!p->done)
+		pending_deliver(p, a);
+	dns_answer_unref(&a);
+	pending_unlink(c, p);
+	free(p->name);
+	free(p);
+}
+
+/* deadline_event - our own limit on one lookup */
+static void deadline_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_pending *p = arg;
+	struct dns_answer *a = dns_answer_new(DNS_TIMEOUT);
+
+	(void)fd;
+	(void)what;
+	count_status(p->c->r, DNS_TIMEOUT);
+	pending_deliver(p, a);	/* p stays until c-ares lets go of it */
+	dns_answer_unref(&a);
+}
+
+/* cached_event - deliver a cache hit from the event loop */
+static void cached_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_lookup *l = arg;
+
+	(void)fd;
+	(void)what;
+	event_free(l->ev);
+	l->cb(l->arg, l->ans);
+	dns_answer_unref(&l->ans);
+	free(l);
+}
+
+/*
+ * dns_client_lookup - look up (name, type).  The callback runs later from
+ * the event loop, exactly once, unless the lookup is cancelled; the
+ * callback must take its own reference to keep the answer.  Concurrent
+ * lookups of the same question share one query.
+ */
+struct dns_lookup *dns_client_lookup(struct dns_client *c, const char *name,
+    uint16_t type, dns_callback *cb, void *arg)
+{
+	struct dns_lookup *l = xcalloc(1, sizeof(*l));
+	struct dns_pending *p;
+	struct timeval tv;
+
+	l->c = c;
+	l->cb = cb;
+	l->arg = arg;
+	if (!dns_name_valid(name))
+		l->ans = dns_answer_new(DNS_ERROR);
+	else
+		l->ans = dns_cache_get(c->r, name, type);
+	if (l->ans) {
+		l->ev = evtimer_new(c->base, cached_event, l);
+		tv.tv_sec = tv.tv_usec = 0;
+		evtimer_add(l->ev, &tv);
+		return l;
+	}
+	for (p = c->pending; p; p = p->next)
+		if (!p->done && p->type == type && dns_name_equal(p->name, name))
+			break;
+	if (p == NULL) {
+		p = xcalloc(1, sizeof(*p));
+		p->c = c;
+		p->name = xstrdup(name);
+		p->type = type;
+		p->next = c->pending;
+		c->pending = p;
+		p->deadline = evtimer_new(c->base, deadline_event, p);
+		tv.tv_sec = c->r->cfg.timeout_ms / 1000;
+		tv.tv_usec = (c->r->cfg.timeout_ms % 1000) * 1000;
+		evtimer_add(p->deadline, &tv);
+		STAT_INC(c->r, queries);
+		ares_query(c->ch, name, ns_c_in, type, ares_done, p);
+		client_rearm(c);
+	}
+	l->p = p;
+	l->next = p->waiters;
+	p->waiters = l;
+	return l;
+}
+
+/* dns_lookup_cancel - the callback will not be called; l is freed */
+void dns_lookup_cancel(struct dns_lookup *l)
+{
+	struct dns_lookup **pp;
+
+	if (l == NULL)
+		return;
+	if (l->p == NULL) {	/* cache hit not yet delivered */
+		event_free(l->ev);
+		dns_answer_unref(&l->ans);
+		free(l);
+		return;
+	}
+	for (pp = &l->p->waiters; *pp && *pp != l; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = l->next;
+	free(l);
+}
+
+/* dns_client_free - cancel everything, release the channel */
+void dns_client_free(struct dns_client **cp)
+{
+	struct dns_client *c = *cp;
+
+	*cp = NULL;
+	if (c == NULL)
+		return;
+	c->freeing = 1;
+	ares_destroy(c->ch);	/* runs ares_done for every pending */
+	while (c->socks) {
+		struct sockev *s = c->socks;
+
+		c->socks = s->next;
+		event_free(s->ev);
+		free(s);
+	}
+	event_free(c->timer);
+	free(c);
+}
+
+/* --------------------------------------------------------- synchronous */
+
+struct sync_slot {
+	struct dns_resolver *r;
+	const struct dns_question *q;
+	struct dns_answer **ans;
+	int *left;
+};
+
+/* sync_done - completion of one synchronous query */
+static void sync_done(void *arg, int status, int timeouts,
+    unsigned char *abuf, int alen)
+{
+	struct sync_slot *s = arg;
+
+	(void)timeouts;
+	if (status == ARES_EDESTRUCTION || status == ARES_ECANCELLED) {
+		*s->ans = dns_answer_new(DNS_TIMEOUT);
+		count_status(s->r, DNS_TIMEOUT);
+	} else {
+		*s->ans = answer_from_ares(s->r, s->q->name, s->q->type,
+		    status, abuf, alen);
+	}
+	(*s->left)--;
+}
+
+/*
+ * dns_resolve_sync - answer n questions, in parallel, within budget_ms
+ * (0 = the resolver timeout).  answers_r[i] gets a referenced answer for
+ * every question, DNS_TIMEOUT for those not answered in time.
+ */
+void dns_resolve_sync(struct dns_resolver *r, const struct dns_question *q,
+    size_t n, struct dns_answer **answers_r, unsigned budget_ms)
+{
+	ares_channel ch = pthread_getspecific(r->sync_key);
+	struct sync_slot *slots = xcalloc(n ? n : 1, sizeof(*slots));
+	long long deadline;
+	const char *err;
+	int left = 0;
+
+	if (budget_ms == 0 || budget_ms > r->cfg.timeout_ms)
+		budget_ms = r->cfg.timeout_ms;
+	deadline = mono_ms() + budget_ms;
+	for (size_t i = 0; i < n; i++) {
+		answers_r[i] = NULL;
+		if (!dns_name_valid(q[i].name)) {
+			answers_r[i] = dns_answer_new(DNS_ERROR);
+			continue;
+		}
+		answers_r[i] = dns_cache_get(r, q[i].name, q[i].type);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (answers_r[i])
+			continue;
+		if (ch == NULL) {
+			if (channel_new(r, &ch, NULL, NULL, &err) < 0) {
+				log_error("dns: cannot create channel: %s", err);
+				answers_r[i] = dns_answer_new(DNS_ERROR);
+				continue;
+			}
+			pthread_setspecific(r->sync_key, ch);
+		}
+		slots[i].r = r;
+		slots[i].q = &q[i];
+		slots[i].ans = &answers_r[i];
+		slots[i].left = &left;
+		left++;
+		STAT_INC(r, queries);
+		ares_query(ch, q[i].name, ns_c_in, q[i].type, sync_done,
+		    &slots[i]);
+	}
+	while (left > 0) {
+		ares_socket_t socks[ARES_GETSOCK_MAXNUM];
+		struct pollfd pfd[ARES_GETSOCK_MAXNUM];
+		struct timeval tv, maxtv, *tvp;
+		long long now = mono_ms(), wait;
+		int bits, np = 0, rc;
+
+		if (now >= deadline) {
+			ares_cancel(ch);	/* remaining get DNS_TIMEOUT */
+			break;
+		}
+		maxtv.tv_sec = (deadline - now) / 1000;
+		maxtv.tv_usec = ((deadline - now) % 1000) * 1000;
+		tvp = ares_timeout(ch, &maxtv, &tv);
+		wait = (long long)tvp->tv_sec * 1000 + tvp->tv_usec / 1000 + 1;
+		bits = ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM);
+		for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
+			if (!ARES_GETSOCK_READABLE(bits, i) &&
+			    !ARES_GETSOCK_WRITABLE(bits, i))
+				continue;
+			pfd[np].fd = socks[i];
+			pfd[np].events = (short)(
+			    (ARES_GETSOCK_READABLE(bits, i) ? POLLIN : 0) |
+			    (ARES_GETSOCK_WRITABLE(bits, i) ? POLLOUT : 0));
+			pfd[np].revents = 0;
+			np++;
+		}
+		rc = poll(pfd, (nfds_t)np, (int)wait);
+		if (rc < 0 && errno != EINTR) {
+			ares_cancel(ch);
+			break;
+		}
+		if (rc <= 0) {
+			ares_process_fd(ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+			continue;
+		}
+		for (int i = 0; i < np; i++) {
+			if (pfd[i].revents == 0)
+				continue;
+			ares_process_fd(ch,
+			    (pfd[i].revents & (POLLIN | POLLERR | POLLHUP)) ?
+			    pfd[i].fd : ARES_SOCKET_BAD,
+			    (pfd[i].revents & POLLOUT) ? pfd[i].fd :
+			    ARES_SOCKET_BAD);
+		}
+	}
+	free(slots);
+}
