@@ -10,6 +10,7 @@
 #define POSTERN_XALLOC_H
 
 #include <stddef.h>
+#include <stdlib.h>
 
 void *xmalloc(size_t n);
 void *xcalloc(size_t nmemb, size_t size);

@@ -1,0 +1,320 @@
+/*
+ * daemon.c - shared daemon life cycle; see daemon.h.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "xalloc.h"
+
+#define OVERRIDES_MAX 256
+#define SHUTDOWN_POLL_MS 50
+
+struct daemon {
+	const struct daemon_desc *desc;
+	struct event_base *base;
+	struct cfg *cfg;
+	struct metrics *metrics;
+	const char *config_path;
+	int config_explicit;
+	const char *overrides[OVERRIDES_MAX];
+	size_t noverrides;
+	struct event *sigterm, *sigint, *sighup, *shutdown_timer;
+	long long shutdown_deadline;
+	void *data;
+};
+
+struct event_base *daemon_base(struct daemon *d) { return d->base; }
+struct cfg *daemon_cfg(struct daemon *d) { return d->cfg; }
+struct metrics *daemon_metrics(struct daemon *d) { return d->metrics; }
+void daemon_set_data(struct daemon *d, void *data) { d->data = data; }
+void *daemon_data(struct daemon *d) { return d->data; }
+
+/* now_ms - monotonic milliseconds */
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* load_config - file (if any) + overrides + daemon check */
+static struct cfg *load_config(struct daemon *d, const char **err_r)
+{
+	struct cfg *cfg = cfg_new(d->desc->defs);
+
+	for (size_t i = 0; i < d->noverrides; i++)
+		if (cfg_override(cfg, d->overrides[i], err_r) < 0)
+			goto bad;
+	if (d->config_explicit || access(d->config_path, F_OK) == 0)
+		if (cfg_load_file(cfg, d->config_path, err_r) < 0)
+			goto bad;
+	if (d->desc->check && d->desc->check(cfg, err_r) < 0)
+		goto bad;
+	return cfg;
+bad:
+	/* the message may live in cfg: copy it out before freeing */
+	{
+		static char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s", *err_r);
+		*err_r = msg;
+	}
+	cfg_unref(&cfg);
+	return NULL;
+}
+
+/* apply_log_level - log_level key, policyd-spf's numbers accepted */
+static void apply_log_level(const struct cfg *cfg)
+{
+	const char *s = cfg_str(cfg, "log_level");
+	enum log_level lvl = LOG_L_INFO;
+
+	if (s[0] >= '0' && s[0] <= '9')
+		lvl = s[0] == '0' ? LOG_L_ERROR : s[0] == '1' ? LOG_L_INFO :
+		    LOG_L_DEBUG;
+	else
+		log_level_parse(s, &lvl);
+	log_set_level(lvl);
+}
+
+/* drop_privileges - chroot and setuid as configured */
+static void drop_privileges(const struct cfg *cfg)
+{
+	const char *user = cfg_str(cfg, "user");
+	const char *root = cfg_str(cfg, "chroot");
+	struct passwd *pw;
+
+	if (geteuid() != 0) {
+		if (*user)
+			log_info("not root: ignoring user = %s", user);
+		return;
+	}
+	if (*user == '\0') {
+		log_warn("running as root: set \"user\" to an unprivileged "
+		    "account");
+		return;
+	}
+	if ((pw = getpwnam(user)) == NULL)
+		log_fatal("user \"%s\" does not exist", user);
+	if (pw->pw_uid == 0)
+		log_fatal("user \"%s\" is root: choose an unprivileged one",
+		    user);
+	if (initgroups(pw->pw_name, pw->pw_gid) < 0)
+		log_fatal("initgroups(%s): %s", user, strerror(errno));
+	if (*root) {
+		if (chroot(root) < 0 || chdir("/") < 0)
+			log_fatal("chroot(%s): %s", root, strerror(errno));
+	}
+	if (setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+		log_fatal("cannot drop to %s: %s", user, strerror(errno));
+	if (setuid(0) == 0)
+		log_fatal("still able to regain root after dropping to %s",
+		    user);
+	log_info("running as %s (uid %ld)", user, (long)pw->pw_uid);
+}
+
+/* on_reload - SIGHUP */
+static void on_reload(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+	const char *err;
+	struct cfg *fresh, *old;
+
+	(void)sig;
+	(void)what;
+	if ((fresh = load_config(d, &err)) == NULL) {
+		log_error("reload failed, keeping the running config: %s", err);
+		return;
+	}
+	old = d->cfg;
+	d->cfg = fresh;
+	if (d->desc->reload && d->desc->reload(d, old, &err) < 0) {
+		log_error("reload failed, keeping the running config: %s", err);
+		d->cfg = old;
+		cfg_unref(&fresh);
+		return;
+	}
+	apply_log_level(fresh);
+	cfg_unref(&old);
+	log_info("configuration reloaded");
+}
+
+/* shutdown_poll - exit when idle or when the grace time is over */
+static void shutdown_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct timeval tv = { 0, SHUTDOWN_POLL_MS * 1000 };
+	size_t busy = d->desc->busy ? d->desc->busy(d) : 0;
+
+	(void)fd;
+	(void)what;
+	if (busy == 0 || now_ms() >= d->shutdown_deadline) {
+		if (busy)
+			log_warn("shutdown: giving up on %zu requests in "
+			    "flight", busy);
+		event_base_loopexit(d->base, NULL);
+		return;
+	}
+	evtimer_add(d->shutdown_timer, &tv);
+}
+
+/* on_stop - SIGTERM/SIGINT: stop accepting, finish what is in flight */
+static void on_stop(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)what;
+	if (d->shutdown_timer) {
+		log_info("second signal: exiting now");
+		event_base_loopexit(d->base, NULL);
+		return;
+	}
+	log_info("signal %d: shutting down", (int)sig);
+	if (d->desc->stop)
+		d->desc->stop(d);
+	d->shutdown_deadline = now_ms() + cfg_int(d->cfg, "shutdown_timeout");
+	d->shutdown_timer = evtimer_new(d->base, shutdown_poll, d);
+	shutdown_poll(-1, 0, d);
+}
+
+/* raise_nofile - as many descriptors as the hard limit allows */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* usage - command line help */
+static void usage(const char *name)
+{
+	fprintf(stderr, "usage: %s [-c FILE] [-o key=value]... [-f] [-t] "
+	    "[-p] [-V]\n", name);
+	exit(2);
+}
+
+/* daemon_main - run a daemon described by desc */
+int daemon_main(int argc, char **argv, const struct daemon_desc *desc)
+{
+	struct daemon *d = xcalloc(1, sizeof(*d));
+	static char default_path[512];
+	const char *err;
+	int ch, foreground = 0, check_only = 0, print = 0;
+
+	d->desc = desc;
+	snprintf(default_path, sizeof(default_path), "%s/postern/%s.conf",
+	    SYSCONFDIR, desc->name);
+	d->config_path = default_path;
+	log_open(desc->name, 1);
+	while ((ch = getopt(argc, argv, "c:fo:ptV")) != -1) {
+		switch (ch) {
+		case 'c':
+			d->config_path = optarg;
+			d->config_explicit = 1;
+			break;
+		case 'f':
+			foreground = 1;
+			break;
+		case 'o':
+			if (d->noverrides == OVERRIDES_MAX)
+				log_fatal("too many -o options");
+			d->overrides[d->noverrides++] = optarg;
+			break;
+		case 'p':
+			print = 1;
+			break;
+		case 't':
+			check_only = 1;
+			break;
+		case 'V':
+			printf("%s %s\n", desc->name, PACKAGE_VERSION);
+			return 0;
+		default:
+			usage(desc->name);
+		}
+	}
+	if (optind != argc)
+		usage(desc->name);
+	if ((d->cfg = load_config(d, &err)) == NULL) {
+		fprintf(stderr, "%s: configuration error: %s\n", desc->name,
+		    err);
+		return 1;
+	}
+	if (print) {
+		cfg_print(d->cfg, stdout);
+		return 0;
+	}
+	if (check_only) {
+		printf("%s: configuration OK\n", desc->name);
+		cfg_unref(&d->cfg);
+		free(d);
+		return 0;
+	}
+	log_open(desc->name, foreground);
+	apply_log_level(d->cfg);
+	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
+	evthread_use_pthreads();
+	d->base = event_base_new();
+	if (d->base == NULL)
+		log_fatal("event_base_new failed");
+	d->metrics = metrics_new("postern");
+	if (desc->start(d, &err) < 0)
+		log_fatal("%s", err);
+	if (*cfg_str(d->cfg, "metrics_listen") &&
+	    metrics_serve(d->metrics, d->base, cfg_str(d->cfg,
+	    "metrics_listen"), &err) < 0)
+		log_fatal("%s", err);
+	if (!foreground) {
+		if (daemon(0, 0) < 0)
+			log_fatal("daemon: %s", strerror(errno));
+		event_reinit(d->base);
+		if (*cfg_str(d->cfg, "pid_file")) {
+			FILE *fp = fopen(cfg_str(d->cfg, "pid_file"), "w");
+
+			if (fp == NULL)
+				log_fatal("pid_file %s: %s", cfg_str(d->cfg,
+				    "pid_file"), strerror(errno));
+			fprintf(fp, "%ld\n", (long)getpid());
+			fclose(fp);
+		}
+	}
+	drop_privileges(d->cfg);
+	d->sigterm = evsignal_new(d->base, SIGTERM, on_stop, d);
+	d->sigint = evsignal_new(d->base, SIGINT, on_stop, d);
+	d->sighup = evsignal_new(d->base, SIGHUP, on_reload, d);
+	event_add(d->sigterm, NULL);
+	event_add(d->sigint, NULL);
+	event_add(d->sighup, NULL);
+	log_info("%s %s started", desc->name, PACKAGE_VERSION);
+	event_base_dispatch(d->base);
+	if (desc->finish)
+		desc->finish(d);
+	event_free(d->sigterm);
+	event_free(d->sigint);
+	event_free(d->sighup);
+	if (d->shutdown_timer)
+		event_free(d->shutdown_timer);
+	metrics_free(&d->metrics);
+	cfg_unref(&d->cfg);
+	event_base_free(d->base);
+	log_info("%s stopped", desc->name);
+	free(d);
+	return 0;
+}

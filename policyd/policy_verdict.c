@@ -1,0 +1,58 @@
+/*
+ * policy_verdict.c - verdict to policy action; see policy_verdict.h.
+ */
+#include "log.h"
+#include "policy_verdict.h"
+
+/* policy_verdict_action - the action text (without "action=") */
+void policy_verdict_action(const struct verdict *v, struct buf *out)
+{
+	buf_reset(out);
+	switch (v->disp) {
+	case VERDICT_REJECT:
+	case VERDICT_TEMPFAIL:
+		if (v->disp == VERDICT_TEMPFAIL && v->if_permit) {
+			buf_appendf(out, "DEFER_IF_PERMIT %s",
+			    v->text ? v->text : "Service unavailable");
+			return;
+		}
+		buf_appendf(out, "%d", v->code ? v->code :
+		    v->disp == VERDICT_REJECT ? 550 : 451);
+		if (v->ecode[0])
+			buf_appendf(out, " %s", v->ecode);
+		buf_appendf(out, " %s", v->text ? v->text :
+		    v->disp == VERDICT_REJECT ? "Rejected" : "Try again later");
+		return;
+	case VERDICT_DISCARD:
+		buf_appendf(out, "DISCARD %s", v->text ? v->text : "");
+		return;
+	case VERDICT_QUARANTINE:
+		buf_appendf(out, "HOLD %s", v->text ? v->text : "");
+		return;
+	case VERDICT_ACCEPT:
+	case VERDICT_CONTINUE:
+		break;
+	}
+	if (v->nprepend) {
+		if (v->nprepend > 1)
+			log_warn("policy protocol carries one header; %zu "
+			    "dropped", v->nprepend - 1);
+		buf_appendf(out, "PREPEND %s: %s", v->prepend[0].name,
+		    v->prepend[0].value);
+		return;
+	}
+	buf_appends(out, "DUNNO");
+}
+
+/* policy_verdict_action_name - short name for logs and metrics */
+const char *policy_verdict_action_name(const struct verdict *v)
+{
+	switch (v->disp) {
+	case VERDICT_REJECT: return "reject";
+	case VERDICT_TEMPFAIL: return v->if_permit ? "defer_if_permit" :
+	    "defer";
+	case VERDICT_DISCARD: return "discard";
+	case VERDICT_QUARANTINE: return "hold";
+	default: return v->nprepend ? "prepend" : "dunno";
+	}
+}

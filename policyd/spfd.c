@@ -1,0 +1,443 @@
+/*
+ * spfd.c - postern-spfd, the SPF policy service for Postfix
+ *          (check_policy_service), a drop-in for pypolicyd-spf.
+ *
+ * This is a thin adapter: policy requests (policy_server.c) become
+ * spfpolicy facts, SPF checks run on the native engine asynchronously
+ * (spf_async.c) or on libspf2 (blocking, see below), and the verdict goes
+ * back as one action line.  Every decision is one log line.
+ *
+ * Trust: policy clients are untrusted (see policy_server.h); the config
+ *        is the admin's.
+ * Reload (SIGHUP): a new engine and policy are built from the new config
+ *        and swapped in; requests in flight finish on the old ones.
+ * libspf2: when spf_engine = libspf2 its checks block the event loop
+ *        (libspf2 has no asynchronous interface); it is meant for
+ *        differential testing, the native engine for production.
+ */
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "daemon.h"
+#include "dns.h"
+#include "dnscfg.h"
+#include "listen.h"
+#include "log.h"
+#include "metrics.h"
+#include "policy_server.h"
+#include "policy_verdict.h"
+#include "spf_async.h"
+#include "spfengine.h"
+#include "spfpolicy.h"
+#include "xalloc.h"
+
+#define ACTION_MAX 2048
+
+static const struct cfg_def spfd_defs[] = {
+	{ "listen", NULL, CFG_LIST, "inet:127.0.0.1:10040", 0, 0, NULL,
+	  "policy listeners: inet:HOST:PORT or unix:PATH" },
+	{ "max_connections", NULL, CFG_INT, "4096", 1, 1000000, NULL,
+	  "concurrent policy client connections" },
+	{ "idle_timeout", NULL, CFG_TIME, "600s", 1000, 86400000LL, NULL,
+	  "close a client connection idle this long between requests" },
+	{ "request_timeout", NULL, CFG_TIME, "30s", 100, 3600000, NULL,
+	  "time a client has to finish sending a request" },
+	{ "unix_socket_mode", NULL, CFG_STR, "0666", 0, 0, NULL,
+	  "permissions of unix: listeners (octal)" },
+	{ "policy_line_max", NULL, CFG_INT, "4096", 128, 65536, NULL,
+	  "longest attribute line accepted" },
+	{ "policy_attributes_max", NULL, CFG_INT, "100", 10, 10000, NULL,
+	  "most attributes in one request" },
+	{ "policy_request_max", NULL, CFG_INT, "65536", 1024, 1048576, NULL,
+	  "largest request in bytes" },
+	DAEMON_CFG_DEFS,
+	DNS_CFG_DEFS,
+	SPF_ENGINE_CFG_DEFS,
+	SPFPOLICY_CFG_DEFS,
+	CFG_END
+};
+
+/* what a config builds; shared by the requests started under it */
+struct spfd_ctx {
+	struct spf_engine *engine;
+	struct spfpolicy *policy;
+	struct dns_client *dc;
+	int refs;
+};
+
+struct spfd {
+	struct daemon *d;
+	struct policy_server *ps;
+	struct spfd_ctx *ctx;
+	size_t inflight;
+	struct metric *m_requests, *m_results, *m_actions, *m_latency,
+	    *m_malformed;
+};
+
+struct job {
+	struct spfd *s;
+	struct spfd_ctx *ctx;
+	struct policy_conn *pc;
+	struct spfpolicy_txn *txn;
+	struct timespec start;
+	char queue_id[32];	/* sanitized, for the log line */
+};
+
+static const double latency_bounds[] = { 0.0005, 0.001, 0.002, 0.005, 0.01,
+	0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30 };
+
+/* ctx_new - engine, policy and DNS client from a config */
+static struct spfd_ctx *ctx_new(struct spfd *s, const struct cfg *cfg,
+    const char **err_r)
+{
+	struct spfd_ctx *c = xcalloc(1, sizeof(*c));
+
+	c->refs = 1;
+	if ((c->engine = spf_engine_new(cfg, err_r)) == NULL)
+		goto bad;
+	if ((c->policy = spfpolicy_new(cfg, c->engine, err_r)) == NULL)
+		goto bad;
+	c->dc = dns_client_new(spf_engine_resolver(c->engine),
+	    daemon_base(s->d), err_r);
+	if (c->dc == NULL)
+		goto bad;
+	return c;
+bad:
+	spfpolicy_free(&c->policy);
+	spf_engine_free(&c->engine);
+	free(c);
+	return NULL;
+}
+
+/* ctx_unref - free on the last reference */
+static void ctx_unref(struct spfd_ctx **cp)
+{
+	struct spfd_ctx *c = *cp;
+
+	*cp = NULL;
+	if (c == NULL || --c->refs > 0)
+		return;
+	dns_client_free(&c->dc);
+	spfpolicy_free(&c->policy);
+	spf_engine_free(&c->engine);
+	free(c);
+}
+
+/* elapsed_ms - since t0 */
+static double elapsed_ms(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) * 1e3 +
+	    (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* job_finish - verdict, reply, log line, metrics */
+static void job_finish(struct job *j)
+{
+	struct spfd *s = j->s;
+	struct verdict v;
+	struct buf action;
+	const char *aname;
+	double ms = elapsed_ms(&j->start);
+	const char *spf;
+
+	verdict_init(&v);
+	spfpolicy_txn_verdict(j->txn, &v);
+	buf_init(&action, ACTION_MAX);
+	policy_verdict_action(&v, &action);
+	policy_reply(j->pc, action.data);
+	aname = policy_verdict_action_name(&v);
+	log_info("%s:%s action=%s ms=%.1f", j->queue_id, v.log.data, aname,
+	    ms);
+	spf = strstr(v.log.data, " spf=");
+	if (spf) {
+		char res[16];
+		size_t n = strcspn(spf + 5, " ");
+
+		snprintf(res, sizeof(res), "%.*s", (int)(n < 15 ? n : 15),
+		    spf + 5);
+		metric_inc(s->m_results, res);
+	}
+	metric_inc(s->m_actions, aname);
+	metric_observe(s->m_latency, ms / 1000.0);
+	buf_free(&action);
+	verdict_free(&v);
+	spfpolicy_txn_free(&j->txn);
+	ctx_unref(&j->ctx);
+	s->inflight--;
+	free(j);
+}
+
+static void job_advance(struct job *j);
+
+/* on_spf_done - a native check finished */
+static void on_spf_done(void *arg, const struct spf_outcome *o)
+{
+	struct job *j = arg;
+
+	spfpolicy_txn_supply(j->txn, o);
+	job_advance(j);
+}
+
+/* job_advance - run the checks the policy asks for, then answer */
+static void job_advance(struct job *j)
+{
+	struct spf_request req;
+
+	while (spfpolicy_txn_next(j->txn, &req)) {
+		if (spf_engine_is_native(j->ctx->engine)) {
+			spf_async_start(j->ctx->engine, j->ctx->dc,
+			    daemon_base(j->s->d), &req, on_spf_done, j);
+			return;
+		} else {
+			struct spf_outcome o;
+
+			spf_engine_libspf2_check(j->ctx->engine, &req, &o);
+			spfpolicy_txn_supply(j->txn, &o);
+			spf_outcome_clear(&o);
+		}
+	}
+	job_finish(j);
+}
+
+/* attr - attribute value or "" */
+static const char *attr(const struct policy_req *r, const char *name)
+{
+	const char *v = policy_req_get(r, name);
+
+	return v ? v : "";
+}
+
+/* on_request - one policy request from Postfix */
+static void on_request(struct policy_conn *pc, const struct policy_req *r,
+    void *arg)
+{
+	struct spfd *s = arg;
+	struct spfpolicy_facts f;
+	struct job *j;
+	const char *kind = attr(r, "request");
+	char san[LOG_SAN_SIZE];
+
+	metric_inc(s->m_requests, NULL);
+	if (strcmp(kind, "smtpd_access_policy") != 0) {
+		log_warn("request type \"%s\" from %s is not "
+		    "smtpd_access_policy; answering DUNNO", log_sanitize(san,
+		    kind, strlen(kind)), policy_conn_peer(pc));
+		policy_reply(pc, "DUNNO");
+		return;
+	}
+	memset(&f, 0, sizeof(f));
+	f.client_address = attr(r, "client_address");
+	f.helo = attr(r, "helo_name");
+	f.sender = attr(r, "sender");
+	f.recipient = attr(r, "recipient");
+	f.sasl_username = attr(r, "sasl_username");
+	f.instance = attr(r, "instance");
+	f.queue_id = attr(r, "queue_id");
+	j = xcalloc(1, sizeof(*j));
+	j->s = s;
+	j->ctx = s->ctx;
+	j->ctx->refs++;
+	j->pc = pc;
+	clock_gettime(CLOCK_MONOTONIC, &j->start);
+	log_sanitize(san, f.queue_id, strlen(f.queue_id));
+	snprintf(j->queue_id, sizeof(j->queue_id), "%.31s",
+	    *san ? san : "NOQUEUE");
+	j->txn = spfpolicy_txn_new(j->ctx->policy, &f);
+	s->inflight++;
+	job_advance(j);
+}
+
+/* parse_mode - octal permission text */
+static int parse_mode(const char *s, int *mode_r)
+{
+	char *end;
+	long m = strtol(s, &end, 8);
+
+	if (*s == '\0' || *end || m < 0 || m > 07777)
+		return -1;
+	*mode_r = (int)m;
+	return 0;
+}
+
+/* spfd_check - everything the start would refuse, without side effects */
+static int spfd_check(const struct cfg *cfg, const char **err_r)
+{
+	static char err[256];
+	const char *const *l;
+	size_t n;
+	int mode;
+	struct spf_engine *e;
+
+	l = cfg_list(cfg, "listen", &n);
+	if (n == 0) {
+		*err_r = "listen: at least one listener is needed";
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct listen_addr la;
+
+		if (listen_parse(l[i], &la, err_r) < 0) {
+			snprintf(err, sizeof(err), "listen: %s", *err_r);
+			*err_r = err;
+			return -1;
+		}
+	}
+	if (parse_mode(cfg_str(cfg, "unix_socket_mode"), &mode) < 0) {
+		*err_r = "unix_socket_mode: expected an octal mode like 0660";
+		return -1;
+	}
+	if (spfpolicy_check_config(cfg, err_r) < 0)
+		return -1;
+	if ((e = spf_engine_new(cfg, err_r)) == NULL)
+		return -1;
+	spf_engine_free(&e);
+	if (strcasecmp(cfg_str(cfg, "Header_Type"), "AR") == 0 &&
+	    *cfg_str(cfg, "authserv_id") == '\0')
+		log_info("Header_Type = AR without authserv_id: using the "
+		    "host name");
+	return 0;
+}
+
+/* dns_collect - DNS counters for the metrics endpoint */
+static void dns_collect(struct buf *out, void *arg)
+{
+	struct spfd *s = arg;
+	struct dns_stats st;
+
+	dns_stats_get(spf_engine_resolver(s->ctx->engine), &st);
+	buf_appendf(out, "# HELP postern_dns_queries_total DNS queries sent\n"
+	    "# TYPE postern_dns_queries_total counter\n"
+	    "postern_dns_queries_total %llu\n"
+	    "# HELP postern_dns_cache_hits_total answers from the cache\n"
+	    "# TYPE postern_dns_cache_hits_total counter\n"
+	    "postern_dns_cache_hits_total %llu\n"
+	    "# HELP postern_dns_cache_entries answers cached\n"
+	    "# TYPE postern_dns_cache_entries gauge\n"
+	    "postern_dns_cache_entries %llu\n"
+	    "# HELP postern_dns_errors_total lookups by failure kind\n"
+	    "# TYPE postern_dns_errors_total counter\n"
+	    "postern_dns_errors_total{kind=\"nxdomain\"} %llu\n"
+	    "postern_dns_errors_total{kind=\"nodata\"} %llu\n"
+	    "postern_dns_errors_total{kind=\"servfail\"} %llu\n"
+	    "postern_dns_errors_total{kind=\"timeout\"} %llu\n"
+	    "postern_dns_errors_total{kind=\"error\"} %llu\n"
+	    "# HELP postern_policy_connections open policy connections\n"
+	    "# TYPE postern_policy_connections gauge\n"
+	    "postern_policy_connections %zu\n",
+	    st.queries, st.cache_hits, st.cache_entries, st.nxdomain,
+	    st.nodata, st.servfail, st.timeout, st.error,
+	    policy_server_conns(s->ps));
+}
+
+/* spfd_start - bind, build, register metrics */
+static int spfd_start(struct daemon *d, const char **err_r)
+{
+	struct spfd *s = xcalloc(1, sizeof(*s));
+	struct cfg *cfg = daemon_cfg(d);
+	struct policy_server_config pcfg;
+	struct metrics *m = daemon_metrics(d);
+
+	s->d = d;
+	daemon_set_data(d, s);
+	if ((s->ctx = ctx_new(s, cfg, err_r)) == NULL)
+		return -1;
+	memset(&pcfg, 0, sizeof(pcfg));
+	pcfg.listen = cfg_list(cfg, "listen", &pcfg.nlisten);
+	pcfg.max_conns = (size_t)cfg_int(cfg, "max_connections");
+	pcfg.idle_timeout_ms = (unsigned)cfg_int(cfg, "idle_timeout");
+	pcfg.request_timeout_ms = (unsigned)cfg_int(cfg, "request_timeout");
+	parse_mode(cfg_str(cfg, "unix_socket_mode"), &pcfg.unix_mode);
+	pcfg.limits.line_max = (size_t)cfg_int(cfg, "policy_line_max");
+	pcfg.limits.attrs_max = (size_t)cfg_int(cfg, "policy_attributes_max");
+	pcfg.limits.request_max = (size_t)cfg_int(cfg, "policy_request_max");
+	s->ps = policy_server_new(daemon_base(d), &pcfg, on_request, s, err_r);
+	if (s->ps == NULL)
+		return -1;
+	s->m_requests = metrics_counter(m, "spf_requests_total",
+	    "policy requests received", NULL);
+	s->m_results = metrics_counter(m, "spf_results_total",
+	    "decisions by SPF result", "result");
+	s->m_actions = metrics_counter(m, "spf_actions_total",
+	    "decisions by policy action", "action");
+	s->m_latency = metrics_histogram(m, "spf_request_seconds",
+	    "time from request to reply", latency_bounds,
+	    sizeof(latency_bounds) / sizeof(latency_bounds[0]));
+	metrics_collector(m, dns_collect, s);
+	log_info("SPF engine: %s", spf_engine_is_native(s->ctx->engine) ?
+	    "native (RFC 7208)" : "libspf2");
+	return 0;
+}
+
+/* spfd_reload - new engine and policy; in-flight requests keep theirs */
+static int spfd_reload(struct daemon *d, struct cfg *old, const char **err_r)
+{
+	struct spfd *s = daemon_data(d);
+	struct spfd_ctx *c;
+	size_t n1, n2;
+	const char *const *l1 = cfg_list(old, "listen", &n1);
+	const char *const *l2 = cfg_list(daemon_cfg(d), "listen", &n2);
+
+	if ((c = ctx_new(s, daemon_cfg(d), err_r)) == NULL)
+		return -1;
+	if (n1 != n2)
+		log_warn("listen changed: restart to apply it");
+	else
+		for (size_t i = 0; i < n1; i++)
+			if (strcmp(l1[i], l2[i]) != 0) {
+				log_warn("listen changed: restart to apply it");
+				break;
+			}
+	ctx_unref(&s->ctx);
+	s->ctx = c;
+	return 0;
+}
+
+/* spfd_stop - stop accepting */
+static void spfd_stop(struct daemon *d)
+{
+	struct spfd *s = daemon_data(d);
+
+	policy_server_stop(s->ps);
+}
+
+/* spfd_busy - requests in flight */
+static size_t spfd_busy(struct daemon *d)
+{
+	struct spfd *s = daemon_data(d);
+
+	return s->inflight;
+}
+
+/* spfd_finish - release */
+static void spfd_finish(struct daemon *d)
+{
+	struct spfd *s = daemon_data(d);
+
+	if (s == NULL)
+		return;
+	policy_server_free(&s->ps);
+	ctx_unref(&s->ctx);
+	free(s);
+}
+
+static const struct daemon_desc spfd_desc = {
+	.name = "postern-spfd",
+	.defs = spfd_defs,
+	.check = spfd_check,
+	.start = spfd_start,
+	.reload = spfd_reload,
+	.stop = spfd_stop,
+	.busy = spfd_busy,
+	.finish = spfd_finish,
+};
+
+int main(int argc, char **argv)
+{
+	return daemon_main(argc, argv, &spfd_desc);
+}
