@@ -54,7 +54,8 @@ struct dns_resolver {
 /* ---------------------------------------------------------------- names */
 
 /* dns_name_valid - a name we are willing to send: 1..253 bytes, labels of
- * 1..63 printable bytes without backslash, optional final dot */
+ * 1..63 printable bytes (space included) without backslash, optional
+ * final dot */
 int dns_name_valid(const char *name)
 {
 	size_t len = strlen(name), label = 0;
@@ -72,7 +73,7 @@ int dns_name_valid(const char *name)
 			label = 0;
 			continue;
 		}
-		if (c <= 0x20 || c >= 0x7f || c == '\\')
+		if (c < 0x20 || c >= 0x7f || c == '\\')
 			return 0;
 		if (++label > 63)
 			return 0;

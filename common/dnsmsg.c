@@ -77,7 +77,7 @@ static int read_name(const unsigned char *msg, size_t len, size_t *pos,
 		for (unsigned i = 0; i < c; i++) {
 			unsigned char ch = msg[p + 1 + i];
 
-			if (ch > 0x20 && ch < 0x7f && ch != '.' && ch != '\\') {
+			if (ch >= 0x20 && ch < 0x7f && ch != '.' && ch != '\\') {
 				if (o + 1 >= outlen)
 					return -1;
 				out[o++] = (char)ch;

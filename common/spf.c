@@ -79,6 +79,7 @@ struct pass {
 
 struct spf_check {
 	struct ipaddr ip;
+	int ip_upper;		/* client address was written in upper case */
 	char *sender, *local, *sender_domain, *helo, *domain, *receiver;
 	char *default_exp;
 	time_t now;
@@ -256,8 +257,8 @@ static void want(struct spf_check *c, const char *name, uint16_t type)
 /*
  * lookup - the answer for (name, type) if supplied, else NULL after
  * queueing the question (the pass then ends with SPF_RUN_NEED_DNS).
- * Names that cannot be sent (too long, empty labels) get DNS_ERROR
- * without a query.
+ * Names that cannot be sent (too long, empty labels) are answered
+ * NXDOMAIN without a query: nothing can exist under them.
  */
 static struct dns_answer *lookup(struct spf_check *c, const char *name,
     uint16_t type)
@@ -267,7 +268,8 @@ static struct dns_answer *lookup(struct spf_check *c, const char *name,
 	if (a)
 		return a;
 	if (!dns_name_valid(name)) {
-		a = dns_answer_new(DNS_ERROR);
+		/* a name no DNS query can carry does not exist */
+		a = dns_answer_new(DNS_NXDOMAIN);
 		spf_check_answer(c, name, type, a);
 		dns_answer_unref(&a);
 		return memo_find(c, name, type);
@@ -438,7 +440,8 @@ static int macro_value(struct spf_check *c, int letter, const char *domain,
 		reverse_name(&c->ip, tmp, sizeof(tmp));
 		/* the nibbles in forward order: reverse the reversed name */
 		for (int i = 0; i < 16; i++) {
-			static const char hex[] = "0123456789abcdef";
+			const char *hex = c->ip_upper ? "0123456789ABCDEF" :
+			    "0123456789abcdef";
 
 			if (buf_appendf(out, "%s%c.%c", i ? "." : "",
 			    hex[c->ip.a[i] >> 4], hex[c->ip.a[i] & 15]) < 0)
@@ -658,6 +661,25 @@ static int domain_end_valid(const char *s, size_t n)
 	return toplabel_valid(s + start, end - start);
 }
 
+/* truncate_name - RFC 7208 7.3: drop a final dot, then whole labels from
+ * the left until the name fits in 253 bytes; returns a copy */
+static char *truncate_name(struct buf *b)
+{
+	const char *p;
+
+	if (b->len && b->data[b->len - 1] == '.')
+		buf_truncate(b, b->len - 1);
+	p = b->data;
+	while (strlen(p) > SPF_NAME_MAX) {
+		const char *dot = strchr(p, '.');
+
+		if (dot == NULL)
+			break;
+		p = dot + 1;
+	}
+	return xstrdup(p);
+}
+
 /*
  * expand_domain - expand a domain-spec for a lookup, truncated from the
  * left to 253 bytes (7.3).  Returns 0 with *name_r set, SPF_PERMERROR,
@@ -667,7 +689,6 @@ static int expand_domain(struct spf_check *c, const struct term *t,
     const char *domain, char **name_r)
 {
 	struct buf b;
-	const char *p;
 	int rc;
 
 	*name_r = NULL;
@@ -686,17 +707,7 @@ static int expand_domain(struct spf_check *c, const struct term *t,
 		return PERMERROR(c, "macro expansion failed in \"%.*s\"",
 		    (int)(t->text_len > 80 ? 80 : t->text_len), t->text);
 	}
-	if (b.len && b.data[b.len - 1] == '.')
-		buf_truncate(&b, b.len - 1);
-	p = b.data;
-	while (strlen(p) > SPF_NAME_MAX) {
-		const char *dot = strchr(p, '.');
-
-		if (dot == NULL)
-			break;
-		p = dot + 1;
-	}
-	*name_r = xstrdup(p);
+	*name_r = truncate_name(&b);
 	buf_free(&b);
 	return 0;
 }
@@ -1199,9 +1210,8 @@ static int explain(struct spf_check *c, const struct record *r,
 				return ST_AGAIN;
 			}
 			if (rc == 0)
-				name = buf_steal(&b);
-			else
-				buf_free(&b);
+				name = truncate_name(&b);
+			buf_free(&b);
 		}
 	}
 	if (name && spf_domain_valid(name)) {
@@ -1352,6 +1362,7 @@ struct spf_check *spf_check_new(const struct spf_request *req,
 	const char *at;
 
 	c->ip = req->ip;
+	c->ip_upper = req->ip_upper;
 	ip_unmap(&c->ip);
 	c->helo = xstrdup(req->helo ? req->helo : "");
 	c->domain = xstrdup(req->domain ? req->domain : "");

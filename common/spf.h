@@ -62,6 +62,8 @@ struct spf_limits {
 
 struct spf_request {
 	struct ipaddr ip;	/* client; IPv4-mapped IPv6 is unmapped */
+	int ip_upper;		/* %{i} nibbles in upper case, as the
+				   address was written */
 	const char *sender;	/* MAIL FROM address without <>, or "" */
 	const char *helo;	/* HELO/EHLO argument */
 	const char *domain;	/* identity to check: sender domain or HELO */

@@ -119,6 +119,7 @@ int spf_engine_request(const struct spf_engine *e, const char *ip,
 		return -1;
 	}
 	ip_unmap(&req->ip);
+	req->ip_upper = strpbrk(ip, "ABCDEF") != NULL;
 	req->sender = sender ? sender : "";
 	req->helo = helo ? helo : "";
 	req->domain = spf_identity_domain(req->sender, req->helo);
