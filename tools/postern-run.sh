@@ -1,0 +1,43 @@
+#!/bin/sh
+# postern-run.sh - run every postern daemon in the foreground on
+# 127.0.0.1 with its embedded defaults, and print the Postfix main.cf
+# lines that hook them in.  Ctrl-C stops them all.
+#
+# Usage: sh tools/postern-run.sh [BUILDDIR]
+set -eu
+
+bdir=${1:-.}
+spfd="$bdir/policyd/postern-spfd"
+spf_listen=inet:127.0.0.1:10040
+
+[ -x "$spfd" ] || { echo "postern-run: $spfd not built" >&2; exit 1; }
+
+cat <<CONF
+# ---------------------------------------------------------------------
+# postern is running.  Hook it into Postfix with these main.cf lines
+# (check_policy_service must come after reject_unauth_destination):
+#
+smtpd_recipient_restrictions =
+    permit_mynetworks,
+    permit_sasl_authenticated,
+    reject_unauth_destination,
+    check_policy_service ${spf_listen}
+smtpd_policy_service_timeout = 100s
+#
+# then: postfix reload.  Press Ctrl-C here to stop postern.
+# ---------------------------------------------------------------------
+CONF
+
+pids=""
+stop() {
+	trap - INT TERM EXIT
+	[ -n "$pids" ] && kill $pids 2>/dev/null
+	wait 2>/dev/null
+	exit 0
+}
+trap stop INT TERM EXIT
+
+"$spfd" -f -o listen=$spf_listen &
+pids="$pids $!"
+
+wait
