@@ -642,7 +642,8 @@ static int domain_end_valid(const char *s, size_t n)
 		return 0;
 	if (s[n - 1] == '}')
 		return 1;	/* ends with %{...}: checked by macro syntax */
-	if (n >= 2 && s[n - 2] == '%' && strchr("%_-", s[n - 1])) {
+	if (n >= 2 && s[n - 2] == '%' && s[n - 1] &&
+	    strchr("%_-", s[n - 1])) {
 		/* "%%" etc. at the end is a macro-expand unless escaped */
 		size_t pct = 0;
 
@@ -804,7 +805,8 @@ static int mod_name_valid(const char *s, size_t n)
 	if (n == 0 || !is_alpha_ascii((unsigned char)s[0]))
 		return 0;
 	for (size_t i = 1; i < n; i++)
-		if (!is_alnum_ascii((unsigned char)s[i]) && !strchr("-_.", s[i]))
+		if (!is_alnum_ascii((unsigned char)s[i]) && s[i] != '-' &&
+		    s[i] != '_' && s[i] != '.')
 			return 0;
 	return 1;
 }
@@ -837,8 +839,14 @@ static int parse_term(struct spf_check *c, const char *s, size_t n,
 	t->text_len = n;
 	t->qualifier = '+';
 	/* modifier: name "=" ...  (a qualifier makes it a syntax error) */
-	name_len = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.");
-	if (eq && (size_t)(eq - s) == name_len && name_len <= n) {
+	for (name_len = 0; name_len < n; name_len++) {
+		unsigned char ch = (unsigned char)s[name_len];
+
+		if (!is_alnum_ascii(ch) && ch != '-' && ch != '_' &&
+		    ch != '.')
+			break;
+	}
+	if (eq && (size_t)(eq - s) == name_len) {
 		if (!mod_name_valid(s, name_len))
 			goto bad;
 		t->spec = eq + 1;
@@ -859,7 +867,7 @@ static int parse_term(struct spf_check *c, const char *s, size_t n,
 			goto bad;
 		return 0;
 	}
-	if (strchr("+-~?", s[0])) {
+	if (s[0] && strchr("+-~?", s[0])) {
 		t->qualifier = s[0];
 		s++;
 		n--;
