@@ -36,7 +36,9 @@
  * Errors: bad options or an unreadable template file print a message and
  * exit 2; run-time errors are counted and reported, never fatal.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>

@@ -85,14 +85,26 @@ int buf_vappendf(struct buf *b, const char *fmt, va_list ap)
 	va_list aq;
 	int n;
 
+	/* usually it fits in the room we have: format once */
 	va_copy(aq, ap);
-	n = vsnprintf(NULL, 0, fmt, aq);
+	n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, aq);
 	va_end(aq);
-	if (n < 0 || buf_reserve(b, (size_t)n) < 0)
-		return -1;
+	if (n < 0)
+		goto fail;
+	if ((size_t)n < b->cap - b->len) {
+		if ((size_t)n > b->max - b->len)
+			goto fail;
+		b->len += (size_t)n;
+		return 0;
+	}
+	if (buf_reserve(b, (size_t)n) < 0)
+		goto fail;
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
 	b->len += (size_t)n;
 	return 0;
+fail:
+	b->data[b->len] = '\0';	/* undo a partial write */
+	return -1;
 }
 
 /* buf_appendf - printf-style append, all or nothing */

@@ -57,7 +57,7 @@ struct term {
 };
 
 struct record {
-	struct term t[SPF_TERMS_MAX];
+	struct term *t;		/* room for every term of the record */
 	size_t n;
 	const struct term *redirect, *exp;
 	int has_all;
@@ -78,6 +78,8 @@ struct pass {
 };
 
 struct spf_check {
+	spf_cache_fn *cache_fn;	/* synchronous answers, e.g. DNS cache */
+	void *cache_arg;
 	struct ipaddr ip;
 	int ip_upper;		/* client address was written in upper case */
 	char *sender, *local, *sender_domain, *helo, *domain, *receiver;
@@ -267,6 +269,12 @@ static struct dns_answer *lookup(struct spf_check *c, const char *name,
 
 	if (a)
 		return a;
+	if (c->cache_fn && (a = c->cache_fn(c->cache_arg, name, type))) {
+		/* pinned in the memo for the rest of the check */
+		spf_check_answer(c, name, type, a);
+		dns_answer_unref(&a);
+		return memo_find(c, name, type);
+	}
 	if (!dns_name_valid(name)) {
 		/* a name no DNS query can carry does not exist */
 		a = dns_answer_new(DNS_NXDOMAIN);
@@ -931,12 +939,15 @@ bad:
 static int record_parse(struct spf_check *c, const char *text, size_t len,
     struct record *r)
 {
-	size_t i = 6;		/* past "v=spf1" */
+	size_t i = 6, room = 1;	/* past "v=spf1" */
 
-	memset(r, 0, sizeof(*r) - sizeof(r->t));
-	r->n = 0;
-	r->redirect = r->exp = NULL;
-	r->has_all = 0;
+	memset(r, 0, sizeof(*r));
+	for (size_t k = i; k < len; k++)
+		if (text[k] == ' ')
+			room++;		/* terms <= spaces */
+	if (room > SPF_TERMS_MAX)
+		room = SPF_TERMS_MAX;
+	r->t = xcalloc(room, sizeof(*r->t));
 	while (i < len) {
 		size_t start, n;
 		struct term *t;
@@ -953,7 +964,7 @@ static int record_parse(struct spf_check *c, const char *text, size_t len,
 		while (i < len && text[i] != ' ')
 			i++;
 		n = i - start;
-		if (r->n == SPF_TERMS_MAX) {
+		if (r->n == room) {
 			set_problem(c, "more than %d terms", SPF_TERMS_MAX);
 			return -1;
 		}
@@ -978,6 +989,14 @@ static int record_parse(struct spf_check *c, const char *text, size_t len,
 		r->n++;
 	}
 	return 0;
+}
+
+/* record_free - release a parsed record */
+static void record_free(struct record **rp)
+{
+	if (*rp)
+		free((*rp)->t);
+	XFREE(rp);
 }
 
 /* is_spf1 - does the TXT record select as an SPF record (4.5)? */
@@ -1015,7 +1034,7 @@ int spf_record_syntax(const char *record, size_t len, const char **err_r)
 	}
 	free(c->problem);
 	free(c);
-	free(r);
+	record_free(&r);
 	return rc;
 }
 
@@ -1312,7 +1331,7 @@ static int check_host(struct spf_check *c, const char *domain, int depth,
 		    domain);
 	r = xmalloc(sizeof(*r));
 	if (record_parse(c, rec->txt, rec->txt_len, r) < 0) {
-		free(r);
+		record_free(&r);
 		return SPF_PERMERROR;
 	}
 	for (size_t i = 0; i < r->n; i++) {
@@ -1333,7 +1352,7 @@ static int check_host(struct spf_check *c, const char *domain, int depth,
 			    explain(c, r, domain) == ST_AGAIN)
 				rc = ST_AGAIN;
 		}
-		free(r);
+		record_free(&r);
 		return rc;
 	}
 	if (r->redirect && !r->has_all) {
@@ -1349,10 +1368,10 @@ static int check_host(struct spf_check *c, const char *domain, int depth,
 				    "record", target);
 			free(target);
 		}
-		free(r);
+		record_free(&r);
 		return rc;
 	}
-	free(r);
+	record_free(&r);
 	if (depth == 0 || want_exp) {
 		XFREE(&c->mech);
 		c->mech = xstrdup("default");
@@ -1421,6 +1440,14 @@ static void finish(struct spf_check *c, enum spf_result r)
 		XFREE(&c->exp);
 	if (r != SPF_TEMPERROR && r != SPF_PERMERROR)
 		XFREE(&c->problem);
+}
+
+/* spf_check_set_cache - answers available without waiting (the shared
+ * DNS cache): consulted during a pass, so a warm check ends in one pass */
+void spf_check_set_cache(struct spf_check *c, spf_cache_fn *fn, void *arg)
+{
+	c->cache_fn = fn;
+	c->cache_arg = arg;
 }
 
 /* spf_check_run - one evaluation pass with the answers supplied so far */
@@ -1557,6 +1584,13 @@ static long long mono_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* sync_cache_get - the resolver's cache as synchronous source */
+static struct dns_answer *sync_cache_get(void *arg, const char *name,
+    uint16_t type)
+{
+	return dns_cache_get(arg, name, type);
+}
+
 /*
  * spf_check_sync - run the check to the end with blocking lookups, all
  * questions of a pass in parallel, within budget_ms (temperror after).
@@ -1566,6 +1600,8 @@ enum spf_result spf_check_sync(struct spf_check *c, struct dns_resolver *r,
 {
 	long long deadline = mono_ms() + budget_ms;
 
+	if (c->cache_fn == NULL)
+		spf_check_set_cache(c, sync_cache_get, r);
 	while (spf_check_run(c) == SPF_RUN_NEED_DNS) {
 		const struct dns_question *q;
 		size_t n = spf_check_questions(c, &q);

@@ -75,9 +75,15 @@ struct spf_request {
 
 struct spf_check;
 
+/* a synchronous answer source (the DNS cache): a referenced answer or
+ * NULL when the caller has to wait for it */
+typedef struct dns_answer *spf_cache_fn(void *arg, const char *name,
+    uint16_t type);
+
 void spf_limits_default(struct spf_limits *lim);
 struct spf_check *spf_check_new(const struct spf_request *req,
     const struct spf_limits *lim);
+void spf_check_set_cache(struct spf_check *c, spf_cache_fn *fn, void *arg);
 enum spf_run spf_check_run(struct spf_check *c);
 size_t spf_check_questions(struct spf_check *c,
     const struct dns_question **q_r);

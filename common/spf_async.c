@@ -153,6 +153,13 @@ static void step(struct spf_async *a)
 	}
 }
 
+/* cache_get - the shared DNS cache as the check's synchronous source */
+static struct dns_answer *cache_get(void *arg, const char *name,
+    uint16_t type)
+{
+	return dns_cache_get(arg, name, type);
+}
+
 /* spf_async_start - begin a check; cb runs later with the outcome */
 struct spf_async *spf_async_start(struct spf_engine *e,
     struct dns_client *dc, struct event_base *base,
@@ -168,6 +175,7 @@ struct spf_async *spf_async_start(struct spf_engine *e,
 	a->cb = cb;
 	a->arg = arg;
 	a->check = spf_check_new(req, spf_engine_limits(e));
+	spf_check_set_cache(a->check, cache_get, spf_engine_resolver(e));
 	a->deadline = evtimer_new(base, on_deadline, a);
 	a->deliver = evtimer_new(base, deliver_cb, a);
 	evtimer_add(a->deadline, &tv);

@@ -68,9 +68,12 @@ static struct timeval ms_tv(unsigned ms)
 	return tv;
 }
 
-/* conn_arm_read - wait for input with the applicable timeout */
+/* conn_arm_read - wait for input with the applicable timeout (re-adding
+ * an armed persistent event only moves its timer: no system call) */
 static void conn_arm_read(struct policy_conn *pc)
 {
+	if (pc->eof)
+		return;
 	struct timeval tv = ms_tv(pc->started ?
 	    pc->ps->cfg.request_timeout_ms : pc->ps->cfg.idle_timeout_ms);
 
@@ -143,8 +146,9 @@ static void conn_process(struct policy_conn *pc)
 			return;
 		}
 		if (f == POLICY_DONE) {
+			/* the read event stays armed (no epoll change per
+			 * request); conn_read only buffers while pending */
 			pc->pending = 1;
-			event_del(pc->rev);
 			pc->ps->fn(pc, &pc->req, pc->ps->arg);
 			return;	/* policy_reply() continues the loop */
 		}
@@ -159,6 +163,8 @@ static void conn_read(evutil_socket_t fd, short what, void *arg)
 	ssize_t n;
 
 	if (what & EV_TIMEOUT) {
+		if (pc->pending)
+			return;		/* our handler is slow, not the client */
 		if (pc->started)
 			log_info("timeout reading a request from %s",
 			    pc->peer);
@@ -167,15 +173,14 @@ static void conn_read(evutil_socket_t fd, short what, void *arg)
 	}
 	n = recv(fd, chunk, sizeof(chunk), 0);
 	if (n < 0) {
-		if (errno == EAGAIN || errno == EINTR) {
-			conn_arm_read(pc);
+		if (errno == EAGAIN || errno == EINTR)
 			return;
-		}
 		conn_close(pc);
 		return;
 	}
 	if (n == 0) {
 		pc->eof = 1;
+		event_del(pc->rev);	/* nothing more will come */
 	} else {
 		pc->started = 1;
 		if (buf_append(&pc->in, chunk, (size_t)n) < 0) {
@@ -183,7 +188,8 @@ static void conn_read(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 	}
-	conn_process(pc);
+	if (!pc->pending)
+		conn_process(pc);
 }
 
 /* conn_write - writable again, or write timed out */
@@ -321,7 +327,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	    ps->cfg.limits.line_max + READ_CHUNK);
 	buf_init(&pc->out, 64 * 1024);
 	policy_req_init(&pc->req, &ps->cfg.limits);
-	pc->rev = event_new(ps->base, fd, EV_READ, conn_read, pc);
+	pc->rev = event_new(ps->base, fd, EV_READ | EV_PERSIST, conn_read,
+	    pc);
 	pc->wev = event_new(ps->base, fd, EV_WRITE, conn_write, pc);
 	pc->next = ps->conns;
 	if (ps->conns)
