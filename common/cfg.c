@@ -224,6 +224,7 @@ static int val_set(struct cfg *c, const struct cfg_def *d, struct cfg_val *v,
 
 	switch (d->type) {
 	case CFG_STR:
+	case CFG_LEGACY:
 		XFREE(&v->str);
 		v->str = xstrdup(value);
 		break;
@@ -533,6 +534,7 @@ void cfg_print(const struct cfg *c, FILE *fp)
 		switch (d->type) {
 		case CFG_STR:
 		case CFG_ENUM:
+		case CFG_LEGACY:
 			if (v->str && *v->str)
 				fprintf(fp, " %s", v->str);
 			break;
@@ -555,4 +557,13 @@ void cfg_print(const struct cfg *c, FILE *fp)
 		}
 		fputc('\n', fp);
 	}
+}
+
+/* cfg_legacy_warnings - call fn for each legacy key set in the config */
+void cfg_legacy_warnings(const struct cfg *c,
+    void (*fn)(const struct cfg_def *d, const char *value))
+{
+	for (size_t i = 0; i < c->ndefs; i++)
+		if (c->defs[i].type == CFG_LEGACY && c->vals[i].set)
+			fn(&c->defs[i], c->vals[i].str ? c->vals[i].str : "");
 }

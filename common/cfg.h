@@ -34,6 +34,8 @@ enum cfg_type {
 	CFG_TIME,	/* duration: 300, 300s, 500ms, 5m, 2h, 35d; kept in ms */
 	CFG_ENUM,	/* one of choices ("a|b|c"), matched without case */
 	CFG_LIST,	/* repeatable key and/or comma separated list */
+	CFG_LEGACY,	/* a replaced tool's key we accept but do not
+			   implement: any value, warned about at start */
 };
 
 struct cfg_def {
@@ -76,6 +78,8 @@ const char *const *cfg_list(const struct cfg *c, const char *key,
 int cfg_is_set(const struct cfg *c, const char *key);
 
 void cfg_print(const struct cfg *c, FILE *fp);
+void cfg_legacy_warnings(const struct cfg *c,
+    void (*fn)(const struct cfg_def *d, const char *value));
 
 /* parsing helpers shared with other modules */
 int cfg_parse_bool(const char *s, int *val_r);

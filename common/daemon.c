@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "listen.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -50,6 +51,51 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* common_check - the shared keys: metrics listener, user, chroot */
+static int common_check(const struct cfg *cfg, const char **err_r)
+{
+	static char err[400];
+	const char *m = cfg_str(cfg, "metrics_listen");
+	const char *user = cfg_str(cfg, "user");
+	struct listen_addr la;
+
+	if (*m && (listen_parse(m, &la, err_r) < 0 || la.is_unix)) {
+		snprintf(err, sizeof(err), "metrics_listen: %s", la.is_unix ?
+		    "only inet:HOST:PORT" : *err_r);
+		*err_r = err;
+		return -1;
+	}
+	if (*user && getpwnam(user) == NULL) {
+		snprintf(err, sizeof(err), "user: no such user \"%.100s\"",
+		    user);
+		*err_r = err;
+		return -1;
+	}
+	if (*cfg_str(cfg, "chroot")) {
+		struct stat st;
+
+		if (*user == '\0') {
+			*err_r = "chroot: needs user (a chroot as root is no "
+			    "protection)";
+			return -1;
+		}
+		if (stat(cfg_str(cfg, "chroot"), &st) < 0 ||
+		    !S_ISDIR(st.st_mode)) {
+			snprintf(err, sizeof(err), "chroot: \"%.100s\" is not "
+			    "a directory", cfg_str(cfg, "chroot"));
+			*err_r = err;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* warn_legacy - a replaced tool's key that has no effect here */
+static void warn_legacy(const struct cfg_def *def, const char *value)
+{
+	log_warn("%s = %s: %s", def->name, value, def->help);
+}
+
 /* load_config - file (if any) + overrides + daemon check */
 static struct cfg *load_config(struct daemon *d, const char **err_r)
 {
@@ -61,6 +107,8 @@ static struct cfg *load_config(struct daemon *d, const char **err_r)
 	if (d->config_explicit || access(d->config_path, F_OK) == 0)
 		if (cfg_load_file(cfg, d->config_path, err_r) < 0)
 			goto bad;
+	if (common_check(cfg, err_r) < 0)
+		goto bad;
 	if (d->desc->check && d->desc->check(cfg, err_r) < 0)
 		goto bad;
 	return cfg;
@@ -82,7 +130,9 @@ static void apply_log_level(const struct cfg *cfg)
 	const char *s = cfg_str(cfg, "log_level");
 	enum log_level lvl = LOG_L_INFO;
 
-	if (s[0] >= '0' && s[0] <= '9')
+	if (s[0] == '-')
+		lvl = LOG_L_ERROR;	/* policyd-spf -1: errors only here */
+	else if (s[0] >= '0' && s[0] <= '9')
 		lvl = s[0] == '0' ? LOG_L_ERROR : s[0] == '1' ? LOG_L_INFO :
 		    LOG_L_DEBUG;
 	else
@@ -268,6 +318,7 @@ int daemon_main(int argc, char **argv, const struct daemon_desc *desc)
 	}
 	log_open(desc->name, foreground);
 	apply_log_level(d->cfg);
+	cfg_legacy_warnings(d->cfg, warn_legacy);
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
 	evthread_use_pthreads();

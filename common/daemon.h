@@ -34,7 +34,7 @@ struct daemon;
 	{ "chroot", NULL, CFG_STR, NULL, 0, 0, NULL, \
 	  "chroot to this directory after binding (needs user)" }, \
 	{ "log_level", "debugLevel", CFG_ENUM, "info", 0, 0, \
-	  "debug|info|warn|error|0|1|2|3|4|5", \
+	  "debug|info|warn|error|-1|0|1|2|3|4|5", \
 	  "least severe messages logged (policyd-spf debugLevel accepted)" }, \
 	{ "pid_file", NULL, CFG_STR, NULL, 0, 0, NULL, \
 	  "write the daemon's pid here (when not in the foreground)" }, \

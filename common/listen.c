@@ -138,7 +138,7 @@ int listen_parse(const char *spec, struct listen_addr *la, const char **err_r)
 
 /* listen_open - bound, listening, non-blocking, close-on-exec socket */
 int listen_open(const struct listen_addr *la, int backlog, int unix_mode,
-    const char **err_r)
+    gid_t unix_gid, const char **err_r)
 {
 	int fd, on = 1;
 	struct stat st;
@@ -168,6 +168,13 @@ int listen_open(const struct listen_addr *la, int backlog, int unix_mode,
 
 		close(fd);
 		return fail(err_r, "%s: bind: %s", la->desc, strerror(e));
+	}
+	if (la->is_unix && unix_gid != (gid_t)-1 &&
+	    chown(la->path, (uid_t)-1, unix_gid) < 0) {
+		int e = errno;
+
+		close(fd);
+		return fail(err_r, "%s: chown: %s", la->desc, strerror(e));
 	}
 	if (la->is_unix && chmod(la->path, (mode_t)unix_mode) < 0) {
 		int e = errno;

@@ -11,6 +11,7 @@
 #define POSTERN_LISTEN_H
 
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <sys/un.h>
 
 struct listen_addr {
@@ -23,6 +24,6 @@ struct listen_addr {
 
 int listen_parse(const char *spec, struct listen_addr *la, const char **err_r);
 int listen_open(const struct listen_addr *la, int backlog, int unix_mode,
-    const char **err_r);
+    gid_t unix_gid, const char **err_r);
 
 #endif

@@ -18,12 +18,16 @@
 static const char *log_ident = "postern";
 static int log_stderr = 1;
 static enum log_level log_min = LOG_L_INFO;
+static int log_journal;		/* stderr is the systemd journal */
 
 /* log_open - choose the destination; ident must outlive the process */
 void log_open(const char *ident, int to_stderr)
 {
 	log_ident = ident;
 	log_stderr = to_stderr;
+	/* under systemd, stderr lines carry "<N>" priorities and no
+	 * ident/pid prefix: the journal adds those itself */
+	log_journal = to_stderr && getenv("JOURNAL_STREAM") != NULL;
 	if (!to_stderr)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
@@ -60,7 +64,9 @@ static void log_emit(int prio, const char *tag, const char *fmt, va_list ap)
 	/* an over-long line is cut visibly, never silently */
 	if ((size_t)n >= sizeof(line))
 		memcpy(line + sizeof(line) - 5, "...", 4);
-	if (log_stderr)
+	if (log_journal)
+		fprintf(stderr, "<%d>%s%s\n", prio, tag, line);
+	else if (log_stderr)
 		fprintf(stderr, "%s[%ld]: %s%s\n", log_ident, (long)getpid(),
 		    tag, line);
 	else

@@ -273,7 +273,7 @@ int metrics_serve(struct metrics *m, struct event_base *base,
 		*err_r = "metrics_listen: only inet: addresses";
 		return -1;
 	}
-	if ((fd = listen_open(&la, 64, 0, err_r)) < 0)
+	if ((fd = listen_open(&la, 64, 0, (gid_t)-1, err_r)) < 0)
 		return -1;
 	m->http = evhttp_new(base);
 	evhttp_set_max_headers_size(m->http, 8192);

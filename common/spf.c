@@ -84,6 +84,7 @@ struct spf_check {
 	int ip_upper;		/* client address was written in upper case */
 	char *sender, *local, *sender_domain, *helo, *domain, *receiver;
 	char *default_exp;
+	char *record;		/* evaluate this instead of the TXT record */
 	time_t now;
 	struct spf_limits lim;
 	struct memo *memo;
@@ -1303,14 +1304,23 @@ static int check_host(struct spf_check *c, const char *domain, int depth,
 {
 	struct dns_answer *a;
 	const struct dns_rr *rec = NULL;
+	struct dns_rr override;
 	struct record *r;
 	int rc;
 
+	memset(&override, 0, sizeof(override));
 	if (depth > SPF_DEPTH_MAX)
 		return PERMERROR(c, "include/redirect nested too deeply");
 	if (!spf_domain_valid(domain))
 		return depth ? PERMERROR(c, "invalid domain \"%.60s\"",
 		    domain) : SPF_NONE;
+	if (depth == 0 && c->record) {
+		/* the caller's own record instead of the published one */
+		override.txt = c->record;
+		override.txt_len = strlen(c->record);
+		rec = &override;
+		goto parse;
+	}
 	if ((a = lookup(c, domain, DNS_T_TXT)) == NULL)
 		return ST_AGAIN;
 	if (dns_failed(a))
@@ -1329,6 +1339,7 @@ static int check_host(struct spf_check *c, const char *domain, int depth,
 	if (memchr(rec->txt, '\0', rec->txt_len))
 		return PERMERROR(c, "NUL byte in the SPF record of %s",
 		    domain);
+parse:
 	r = xmalloc(sizeof(*r));
 	if (record_parse(c, rec->txt, rec->txt_len, r) < 0) {
 		record_free(&r);
@@ -1414,6 +1425,7 @@ struct spf_check *spf_check_new(const struct spf_request *req,
 	c->receiver = xstrdup(req->receiver && *req->receiver ?
 	    req->receiver : "unknown");
 	c->default_exp = req->default_exp ? xstrdup(req->default_exp) : NULL;
+	c->record = req->record ? xstrdup(req->record) : NULL;
 	c->now = req->now ? req->now : time(NULL);
 	if (lim)
 		c->lim = *lim;
@@ -1543,6 +1555,7 @@ void spf_check_free(struct spf_check **cp)
 	free(c->domain);
 	free(c->receiver);
 	free(c->default_exp);
+	free(c->record);
 	free(c->exp);
 	free(c->problem);
 	free(c->mech);

@@ -70,6 +70,10 @@ struct spf_request {
 	const char *receiver;	/* our host name for %{r}; NULL: "unknown" */
 	const char *default_exp;/* macro-string used when a fail has no exp;
 				   NULL: no explanation */
+	const char *record;	/* evaluate this record for the top level
+				   instead of the domain's TXT (e.g.
+				   "v=spf1 a -all": does the name point to
+				   the client?); NULL: the published one */
 	time_t now;		/* for %{t}; 0: time(NULL) */
 };
 

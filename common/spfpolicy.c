@@ -51,7 +51,11 @@ struct remembered {
 	char *text;
 };
 
-enum phase { P_START, P_DOMAIN_WL, P_HELO, P_MAILFROM, P_DONE };
+enum phase { P_START, P_HELO_WL, P_DOMAIN_WL, P_HELO, P_MAILFROM,
+	P_DONE };
+
+/* a HELO_Whitelist name counts only if it points to the client */
+#define HELO_WL_RECORD "v=spf1 a -all"
 
 struct spfpolicy_txn {
 	struct spfpolicy *p;
@@ -181,7 +185,9 @@ struct spfpolicy *spfpolicy_new(const struct cfg *cfg,
 	p->domain_wl = copy_list(cfg, "Domain_Whitelist", &p->ndomain_wl);
 	p->not_pass_domains = copy_list(cfg, "Reject_Not_Pass_Domains",
 	    &p->nnot_pass);
-	p->authserv_id = xstrdup(*id ? id : spf_engine_receiver(engine));
+	/* pypolicyd-spf: "HOSTNAME" means the host name */
+	p->authserv_id = xstrdup(*id && strcmp(id, "HOSTNAME") != 0 ? id :
+	    spf_engine_receiver(engine));
 	p->helo_ttl = (unsigned)(cfg_int(cfg, "helo_cache_time") / 1000);
 	p->helo_cache = lru_new(HELO_CACHE_MAX, free_outcome);
 	p->instances = lru_new((size_t)cfg_int(cfg, "instance_cache_size"),
@@ -251,7 +257,7 @@ static void start(struct spfpolicy_txn *t)
 {
 	struct spfpolicy *p = t->p;
 
-	t->phase = P_DOMAIN_WL;
+	t->phase = P_HELO_WL;
 	if (*t->f.instance &&
 	    (t->cached = lru_get(p->instances, t->f.instance,
 	    time(NULL))) != NULL) {
@@ -266,9 +272,6 @@ static void start(struct spfpolicy_txn *t)
 		t->skip_reason = "skip_addresses";
 	} else if (cidrlist_match(&p->whitelist, &t->ip)) {
 		t->wl_comment = "Whitelist";
-	} else if (*t->f.helo && in_list(p->helo_wl, p->nhelo_wl,
-	    t->f.helo)) {
-		t->wl_comment = "HELO_Whitelist";
 	}
 	if (t->skip_reason || t->wl_comment)
 		t->phase = P_DONE;
@@ -310,6 +313,19 @@ int spfpolicy_txn_next(struct spfpolicy_txn *t, struct spf_request *req_r)
 		log_panic("spfpolicy: next check asked before supply");
 	if (t->phase == P_START)
 		start(t);
+	if (t->phase == P_HELO_WL) {
+		t->phase = P_DOMAIN_WL;
+		if (*t->f.helo && in_list(p->helo_wl, p->nhelo_wl,
+		    t->f.helo) && spf_domain_valid(t->f.helo)) {
+			if (spf_engine_request(p->engine, t->f.client_address,
+			    "", t->f.helo, req_r, &err) < 0)
+				return 0;
+			req_r->record = HELO_WL_RECORD;
+			t->phase = P_HELO_WL;
+			t->asked = 1;
+			return 1;
+		}
+	}
 	if (t->phase == P_DOMAIN_WL) {
 		if (t->wl_index < p->ndomain_wl) {
 			if (spf_engine_request(p->engine, t->f.client_address,
@@ -376,6 +392,13 @@ void spfpolicy_txn_supply(struct spfpolicy_txn *t,
 		log_panic("spfpolicy: supply without a check");
 	t->asked = 0;
 	switch (t->phase) {
+	case P_HELO_WL:
+		t->phase = P_DOMAIN_WL;
+		if (o->result == SPF_PASS) {
+			t->wl_comment = "HELO_Whitelist";
+			t->phase = P_DONE;
+		}
+		return;
 	case P_DOMAIN_WL:
 		if (o->result == SPF_PASS) {
 			t->wl_comment = "Domain_Whitelist";
@@ -528,8 +551,8 @@ static int decide(const struct spfpolicy_txn *t, struct verdict *v,
 	if (mode == R_FALSE || mode == R_NO_CHECK)
 		return 0;
 	if (mode_rejects(mode, o->result, null_sender) ||
-	    (not_pass_listed && o->result != SPF_PASS &&
-	    o->result != SPF_TEMPERROR)) {
+	    (not_pass_listed && (o->result == SPF_FAIL ||
+	    o->result == SPF_SOFTFAIL || o->result == SPF_NEUTRAL))) {
 		if (o->result == SPF_PERMERROR)
 			verdict_set(v, VERDICT_REJECT, 550, ec_err,
 			    "Message rejected due to: SPF permanent error for "
@@ -550,8 +573,10 @@ static int decide(const struct spfpolicy_txn *t, struct verdict *v,
 		return 1;
 	}
 	if (o->result == SPF_TEMPERROR && p->temperror_defer) {
-		verdict_set(v, VERDICT_TEMPFAIL, 451, ec_temp,
+		/* as pypolicyd-spf: a later restriction may still reject */
+		verdict_set(v, VERDICT_TEMPFAIL, 450, ec_temp,
 		    "SPF temporary error checking %s, try again later", domain);
+		v->if_permit = 1;
 		return 1;
 	}
 	return 0;
@@ -602,7 +627,11 @@ void spfpolicy_txn_verdict(struct spfpolicy_txn *t, struct verdict *v)
 	if (t->skip_reason) {
 		verdict_logf(v, "spf", "%s", "skipped");
 		log_facts(t, v);
-		verdict_logf(v, "reason", "\"%s\"", t->skip_reason);
+		verdict_log_quoted(v, "reason", t->skip_reason);
+		/* pypolicyd-spf notes a skipped local client in a header */
+		if (strcmp(t->skip_reason, "skip_addresses") == 0)
+			verdict_prepend(v, "X-Comment", "SPF not applicable "
+			    "to localhost connection - skipped check");
 		remember(t, v);
 		return;
 	}
@@ -645,7 +674,7 @@ void spfpolicy_txn_verdict(struct spfpolicy_txn *t, struct verdict *v)
 		verdict_logf(v, "helo_result", "%s",
 		    spf_result_name(t->helo.result));
 	if (hdr && hdr->problem)
-		verdict_logf(v, "problem", "\"%s\"", hdr->problem);
+		verdict_log_quoted(v, "problem", hdr->problem);
 	if (decided && p->test_mode) {
 		verdict_logf(v, "test_mode", "would_%s",
 		    verdict_disp_name(v->disp));
@@ -655,6 +684,21 @@ void spfpolicy_txn_verdict(struct spfpolicy_txn *t, struct verdict *v)
 	if (!decided && hdr)
 		add_header(t, v, hdr, hdr_helo);
 	remember(t, v);
+}
+
+/* spfpolicy_txn_result - the SPF result that decided, for metrics:
+ * a result name, "skipped" or "cached" */
+const char *spfpolicy_txn_result(const struct spfpolicy_txn *t)
+{
+	if (t->cached)
+		return "cached";
+	if (t->skip_reason || t->wl_comment)
+		return "skipped";
+	if (t->have_mail)
+		return spf_result_name(t->mail.result);
+	if (t->have_helo)
+		return spf_result_name(t->helo.result);
+	return "none";
 }
 
 /* spfpolicy_txn_free - release; *tp = NULL */

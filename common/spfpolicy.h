@@ -44,7 +44,7 @@
 	{ "Whitelist", NULL, CFG_LIST, NULL, 0, 0, NULL, \
 	  "client networks (CIDR) exempt from checks, noted in X-Comment" }, \
 	{ "HELO_Whitelist", NULL, CFG_LIST, NULL, 0, 0, NULL, \
-	  "HELO names exempt from checks" }, \
+	  "HELO names exempt from checks (when they resolve to the client)" }, \
 	{ "Domain_Whitelist", NULL, CFG_LIST, NULL, 0, 0, NULL, \
 	  "domains whose SPF-authorized hosts are exempt (forwarders)" }, \
 	{ "Reject_Not_Pass_Domains", NULL, CFG_LIST, NULL, 0, 0, NULL, \
@@ -64,7 +64,27 @@
 	{ "helo_cache_time", NULL, CFG_TIME, "10m", 0, 86400000LL, NULL, \
 	  "how long a HELO result is reused for the same client" }, \
 	{ "instance_cache_size", NULL, CFG_INT, "20000", 16, 10000000, \
-	  NULL, "messages remembered for once-per-message headers" }
+	  NULL, "messages remembered for once-per-message headers" }, \
+	{ "HELO_pass_restriction", NULL, CFG_LEGACY, NULL, 0, 0, NULL, \
+	  "pypolicyd-spf restriction class: not supported, ignored" }, \
+	{ "Mail_From_pass_restriction", NULL, CFG_LEGACY, NULL, 0, 0, NULL, \
+	  "pypolicyd-spf restriction class: not supported, ignored" }, \
+	{ "Domain_Whitelist_PTR", NULL, CFG_LEGACY, NULL, 0, 0, NULL, \
+	  "pypolicyd-spf PTR whitelist: not supported, ignored" }, \
+	{ "Prospective", NULL, CFG_LEGACY, NULL, 0, 0, NULL, \
+	  "pypolicyd-spf outbound check: not supported, ignored" }, \
+	{ "No_Mail", NULL, CFG_LEGACY, NULL, 0, 0, NULL, \
+	  "pypolicyd-spf key: not supported, ignored" }, \
+	{ "Whitelist_Lookup_Time", NULL, CFG_LEGACY, NULL, 0, 0, NULL, \
+	  "pypolicyd-spf key: whitelist checks share spf_time_limit" }, \
+	{ "Mock", NULL, CFG_LEGACY, NULL, 0, 0, NULL, \
+	  "pypolicyd-spf test key: ignored" }, \
+	{ "Reason_Message", NULL, CFG_LEGACY, NULL, 0, 0, NULL, \
+	  "pypolicyd-spf key: the reason text is fixed, ignored" }, \
+	{ "defaultSeedOnly", NULL, CFG_LEGACY, NULL, 0, 0, NULL, \
+	  "old name of pypolicyd-spf TestOnly: set TestOnly instead" }, \
+	{ "QueueID", NULL, CFG_LEGACY, NULL, 0, 0, NULL, \
+	  "pypolicyd-spf key: the queue id is always logged, ignored" }
 
 /* the facts of one policy request (pointers stay the caller's) */
 struct spfpolicy_facts {
@@ -91,6 +111,7 @@ int spfpolicy_txn_next(struct spfpolicy_txn *t, struct spf_request *req_r);
 void spfpolicy_txn_supply(struct spfpolicy_txn *t,
     const struct spf_outcome *o);
 void spfpolicy_txn_verdict(struct spfpolicy_txn *t, struct verdict *v);
+const char *spfpolicy_txn_result(const struct spfpolicy_txn *t);
 void spfpolicy_txn_free(struct spfpolicy_txn **tp);
 
 #endif

@@ -123,3 +123,23 @@ const char *verdict_disp_name(enum verdict_disp d)
 	}
 	return "?";
 }
+
+/* verdict_log_quoted - " key=\"value\"" with quotes and backslashes
+ * escaped and the value cut like any peer string */
+void verdict_log_quoted(struct verdict *v, const char *key, const char *s)
+{
+	char san[LOG_SAN_SIZE];
+	struct buf q;
+
+	log_sanitize(san, s, s ? strlen(s) : 0);
+	buf_init(&q, sizeof(san) * 2 + 2);
+	buf_appendc(&q, '"');
+	for (const char *p = san; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			buf_appendc(&q, '\\');
+		buf_appendc(&q, *p);
+	}
+	buf_appendc(&q, '"');
+	verdict_logf(v, key, "%s", q.data);
+	buf_free(&q);
+}

@@ -60,6 +60,7 @@ int verdict_prepend(struct verdict *v, const char *name, const char *fmt,
 void verdict_logf(struct verdict *v, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void verdict_log_peer(struct verdict *v, const char *key, const char *s);
+void verdict_log_quoted(struct verdict *v, const char *key, const char *s);
 const char *verdict_disp_name(enum verdict_disp d);
 
 #endif

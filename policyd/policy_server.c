@@ -383,7 +383,8 @@ struct policy_server *policy_server_new(struct event_base *base,
 		int fd;
 
 		if (listen_parse(cfg->listen[i], &la, err_r) < 0 ||
-		    (fd = listen_open(&la, 1024, cfg->unix_mode, err_r)) < 0) {
+		    (fd = listen_open(&la, 1024, cfg->unix_mode,
+		    cfg->unix_gid, err_r)) < 0) {
 			policy_server_free(&ps);
 			return NULL;
 		}

@@ -22,6 +22,7 @@
 #define POSTERN_POLICY_SERVER_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "policy_proto.h"
 
@@ -39,6 +40,7 @@ struct policy_server_config {
 	unsigned idle_timeout_ms;	/* between requests */
 	unsigned request_timeout_ms;	/* to finish a started request */
 	int unix_mode;			/* permissions of unix sockets */
+	gid_t unix_gid;			/* their group, or (gid_t)-1 */
 	struct policy_limits limits;
 };
 

@@ -12,7 +12,9 @@ void policy_verdict_action(const struct verdict *v, struct buf *out)
 	case VERDICT_REJECT:
 	case VERDICT_TEMPFAIL:
 		if (v->disp == VERDICT_TEMPFAIL && v->if_permit) {
-			buf_appendf(out, "DEFER_IF_PERMIT %s",
+			/* Postfix takes an enhanced code leading the text */
+			buf_appendf(out, "DEFER_IF_PERMIT %s%s%s",
+			    v->ecode, v->ecode[0] ? " " : "",
 			    v->text ? v->text : "Service unavailable");
 			return;
 		}

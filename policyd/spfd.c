@@ -16,6 +16,7 @@
  *        differential testing, the native engine for production.
  */
 #include <event2/event.h>
+#include <grp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -47,6 +48,8 @@ static const struct cfg_def spfd_defs[] = {
 	  "time a client has to finish sending a request" },
 	{ "unix_socket_mode", NULL, CFG_STR, "0666", 0, 0, NULL,
 	  "permissions of unix: listeners (octal)" },
+	{ "unix_socket_group", NULL, CFG_STR, NULL, 0, 0, NULL,
+	  "group of unix: listeners, e.g. postfix (default: unchanged)" },
 	{ "policy_line_max", NULL, CFG_INT, "4096", 128, 65536, NULL,
 	  "longest attribute line accepted" },
 	{ "policy_attributes_max", NULL, CFG_INT, "100", 10, 10000, NULL,
@@ -144,7 +147,6 @@ static void job_finish(struct job *j)
 	struct buf action;
 	const char *aname;
 	double ms = elapsed_ms(&j->start);
-	const char *spf;
 
 	verdict_init(&v);
 	spfpolicy_txn_verdict(j->txn, &v);
@@ -154,15 +156,7 @@ static void job_finish(struct job *j)
 	aname = policy_verdict_action_name(&v);
 	log_info("%s:%s action=%s ms=%.1f", j->queue_id, v.log.data, aname,
 	    ms);
-	spf = strstr(v.log.data, " spf=");
-	if (spf) {
-		char res[16];
-		size_t n = strcspn(spf + 5, " ");
-
-		snprintf(res, sizeof(res), "%.*s", (int)(n < 15 ? n : 15),
-		    spf + 5);
-		metric_inc(s->m_results, res);
-	}
+	metric_inc(s->m_results, spfpolicy_txn_result(j->txn));
 	metric_inc(s->m_actions, aname);
 	metric_observe(s->m_latency, ms / 1000.0);
 	buf_free(&action);
@@ -190,7 +184,8 @@ static void job_advance(struct job *j)
 	struct spf_request req;
 
 	while (spfpolicy_txn_next(j->txn, &req)) {
-		if (spf_engine_is_native(j->ctx->engine)) {
+		/* a given record (HELO_Whitelist) is a native-only feature */
+		if (spf_engine_is_native(j->ctx->engine) || req.record) {
 			spf_async_start(j->ctx->engine, j->ctx->dc,
 			    daemon_base(j->s->d), &req, on_spf_done, j);
 			return;
@@ -292,6 +287,13 @@ static int spfd_check(const struct cfg *cfg, const char **err_r)
 		*err_r = "unix_socket_mode: expected an octal mode like 0660";
 		return -1;
 	}
+	if (*cfg_str(cfg, "unix_socket_group") &&
+	    getgrnam(cfg_str(cfg, "unix_socket_group")) == NULL) {
+		snprintf(err, sizeof(err), "unix_socket_group: no such group "
+		    "\"%.100s\"", cfg_str(cfg, "unix_socket_group"));
+		*err_r = err;
+		return -1;
+	}
 	if (spfpolicy_check_config(cfg, err_r) < 0)
 		return -1;
 	if ((e = spf_engine_new(cfg, err_r)) == NULL)
@@ -353,6 +355,10 @@ static int spfd_start(struct daemon *d, const char **err_r)
 	pcfg.idle_timeout_ms = (unsigned)cfg_int(cfg, "idle_timeout");
 	pcfg.request_timeout_ms = (unsigned)cfg_int(cfg, "request_timeout");
 	parse_mode(cfg_str(cfg, "unix_socket_mode"), &pcfg.unix_mode);
+	pcfg.unix_gid = (gid_t)-1;
+	if (*cfg_str(cfg, "unix_socket_group"))
+		pcfg.unix_gid = getgrnam(cfg_str(cfg,
+		    "unix_socket_group"))->gr_gid;
 	pcfg.limits.line_max = (size_t)cfg_int(cfg, "policy_line_max");
 	pcfg.limits.attrs_max = (size_t)cfg_int(cfg, "policy_attributes_max");
 	pcfg.limits.request_max = (size_t)cfg_int(cfg, "policy_request_max");
