@@ -32,6 +32,7 @@ struct daemon {
 	const char *overrides[OVERRIDES_MAX];
 	size_t noverrides;
 	struct event *sigterm, *sigint, *sighup, *shutdown_timer;
+	struct event *log_timer;
 	long long shutdown_deadline;
 	void *data;
 };
@@ -174,6 +175,15 @@ static void drop_privileges(const struct cfg *cfg)
 		log_fatal("still able to regain root after dropping to %s",
 		    user);
 	log_info("running as %s (uid %ld)", user, (long)pw->pw_uid);
+}
+
+/* log_tick - flush buffered foreground log lines */
+static void log_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	log_flush();
 }
 
 /* on_reload - SIGHUP */
@@ -354,6 +364,14 @@ int daemon_main(int argc, char **argv, const struct daemon_desc *desc)
 	event_add(d->sigint, NULL);
 	event_add(d->sighup, NULL);
 	log_info("%s %s started", desc->name, PACKAGE_VERSION);
+	if (foreground) {
+		struct timeval tick = { 0, 100 * 1000 };
+
+		log_buffer_stderr();
+		d->log_timer = event_new(d->base, -1, EV_PERSIST, log_tick,
+		    NULL);
+		event_add(d->log_timer, &tick);
+	}
 	event_base_dispatch(d->base);
 	if (desc->finish)
 		desc->finish(d);
@@ -362,10 +380,13 @@ int daemon_main(int argc, char **argv, const struct daemon_desc *desc)
 	event_free(d->sighup);
 	if (d->shutdown_timer)
 		event_free(d->shutdown_timer);
+	if (d->log_timer)
+		event_free(d->log_timer);
 	metrics_free(&d->metrics);
 	cfg_unref(&d->cfg);
 	event_base_free(d->base);
 	log_info("%s stopped", desc->name);
+	log_flush();
 	free(d);
 	return 0;
 }

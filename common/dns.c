@@ -884,14 +884,17 @@ void dns_resolve_sync(struct dns_resolver *r, const struct dns_question *q,
 		tvp = ares_timeout(ch, &maxtv, &tv);
 		wait = (long long)tvp->tv_sec * 1000 + tvp->tv_usec / 1000 + 1;
 		bits = ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM);
-		for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
-			if (!ARES_GETSOCK_READABLE(bits, i) &&
-			    !ARES_GETSOCK_WRITABLE(bits, i))
+		for (unsigned i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
+			/* c-ares's own macros shift a signed 1 by up to 31 */
+			unsigned rd = (unsigned)bits & (1u << i);
+			unsigned wr = (unsigned)bits &
+			    (1u << (i + ARES_GETSOCK_MAXNUM));
+
+			if (!rd && !wr)
 				continue;
 			pfd[np].fd = socks[i];
-			pfd[np].events = (short)(
-			    (ARES_GETSOCK_READABLE(bits, i) ? POLLIN : 0) |
-			    (ARES_GETSOCK_WRITABLE(bits, i) ? POLLOUT : 0));
+			pfd[np].events = (short)((rd ? POLLIN : 0) |
+			    (wr ? POLLOUT : 0));
 			pfd[np].revents = 0;
 			np++;
 		}

@@ -32,6 +32,24 @@ void log_open(const char *ident, int to_stderr)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
 
+/* log_buffer_stderr - batch stderr lines (a write per line costs a
+ * system call per decision); the caller flushes with log_flush() at
+ * least every 100 ms.  Fatal and panic messages flush at once. */
+void log_buffer_stderr(void)
+{
+	static char sbuf[65536];
+
+	if (log_stderr)
+		setvbuf(stderr, sbuf, _IOFBF, sizeof(sbuf));
+}
+
+/* log_flush - write out buffered stderr lines */
+void log_flush(void)
+{
+	if (log_stderr)
+		fflush(stderr);
+}
+
 /* log_set_level - drop messages below level */
 void log_set_level(enum log_level level)
 {
@@ -108,6 +126,7 @@ void log_panic(const char *fmt, ...)
 	va_start(ap, fmt);
 	log_emit(LOG_CRIT, "panic: ", fmt, ap);
 	va_end(ap);
+	log_flush();
 	abort();
 }
 

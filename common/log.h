@@ -21,6 +21,8 @@ enum log_level { LOG_L_DEBUG, LOG_L_INFO, LOG_L_WARN, LOG_L_ERROR };
 
 void log_open(const char *ident, int to_stderr);
 void log_set_level(enum log_level level);
+void log_buffer_stderr(void);
+void log_flush(void);
 int log_level_parse(const char *s, enum log_level *level_r);
 
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -74,8 +74,14 @@ int main(void)
 	is_int(n, 1, "-o replaces a list");
 	is_int(cfg_override(c, "=x", &err), -1, "-o without key");
 	is_int(cfg_override(c, "max_conn", &err), -1, "-o without =");
-	cfg_ref(c);
-	cfg_unref(&c);
-	ok(c == NULL, "unref clears pointer");
+	{
+		struct cfg *c2 = cfg_ref(c);
+
+		cfg_unref(&c);
+		ok(c == NULL, "unref clears pointer");
+		is_str(cfg_str(c2, "listen"), "inet:127.0.0.1:10040",
+		    "second reference still valid");
+		cfg_unref(&c2);
+	}
 	return done_testing();
 }
