@@ -314,10 +314,13 @@ int daemon_main(int argc, char **argv, const struct daemon_desc *desc)
 	if ((d->cfg = load_config(d, &err)) == NULL) {
 		fprintf(stderr, "%s: configuration error: %s\n", desc->name,
 		    err);
+		free(d);
 		return 1;
 	}
 	if (print) {
 		cfg_print(d->cfg, stdout);
+		cfg_unref(&d->cfg);
+		free(d);
 		return 0;
 	}
 	if (check_only) {
