@@ -8,12 +8,12 @@
 #include "buf.h"
 #include "xalloc.h"
 
-#define BUF_MIN_CAP 64
+#define BUF_MIN_CAP 256	/* most texts fit without growing */
 
 /* buf_init - empty buffer that will refuse to grow beyond max bytes */
 void buf_init(struct buf *b, size_t max)
 {
-	b->cap = BUF_MIN_CAP;
+	b->cap = max < BUF_MIN_CAP ? max + 1 : BUF_MIN_CAP;
 	b->data = xmalloc(b->cap);
 	b->data[0] = '\0';
 	b->len = 0;

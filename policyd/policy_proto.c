@@ -119,11 +119,13 @@ enum policy_feed policy_req_line(struct policy_req *r, const char *line,
 /* policy_req_get - value of an attribute, or NULL if absent */
 const char *policy_req_get(const struct policy_req *r, const char *name)
 {
+	size_t len = strlen(name);
+
 	for (size_t i = 0; i < r->n; i++) {
 		const char *have = r->store.data + r->off[i];
 
-		if (strcmp(have, name) == 0)
-			return have + strlen(have) + 1;
+		if (have[0] == name[0] && strcmp(have, name) == 0)
+			return have + len + 1;
 	}
 	return NULL;
 }
@@ -138,10 +140,16 @@ size_t policy_req_count(const struct policy_req *r)
  * bytes become '?', so nothing can end the line or the response */
 void policy_action_text(struct buf *out, const char *text)
 {
-	for (; *text; text++) {
-		unsigned char c = (unsigned char)*text;
+	while (*text) {
+		size_t n = 0;
 
-		if (buf_appendc(out, c < 0x20 || c == 0x7f ? '?' : c) < 0)
+		while ((unsigned char)text[n] >= 0x20 && text[n] != 0x7f)
+			n++;
+		if (n && buf_append(out, text, n) < 0)
 			return;
+		text += n;
+		if (*text == '\0' || buf_appendc(out, '?') < 0)
+			return;
+		text++;
 	}
 }
