@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
@@ -261,7 +262,7 @@ static void conn_close(struct policy_conn *pc)
 		ps->conns = pc->next;
 	if (pc->next)
 		pc->next->prev = pc->prev;
-	ps->nconns--;
+	__atomic_sub_fetch(&ps->nconns, 1, __ATOMIC_RELAXED);
 	event_free(pc->rev);
 	event_free(pc->wev);
 	close(pc->fd);
@@ -334,7 +335,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	if (ps->conns)
 		ps->conns->prev = pc;
 	ps->conns = pc;
-	ps->nconns++;
+	__atomic_add_fetch(&ps->nconns, 1, __ATOMIC_RELAXED);
 	conn_arm_read(pc);
 }
 
@@ -365,10 +366,39 @@ static void accept_error(struct evconnlistener *l, void *arg)
 	evtimer_add(ps->resume, &tv);
 }
 
-/* policy_server_new - bind every listener (call before dropping privs) */
+/* policy_listeners_open - bind every listener (before dropping
+ * privileges); *fds_r gets one descriptor per cfg->listen entry */
+int policy_listeners_open(const struct policy_server_config *cfg,
+    int **fds_r, const char **err_r)
+{
+	int *fds = xcalloc(cfg->nlisten ? cfg->nlisten : 1, sizeof(int));
+
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		struct listen_addr la;
+
+		if (listen_parse(cfg->listen[i], &la, err_r) < 0 ||
+		    (fds[i] = listen_open(&la, 1024, cfg->unix_mode,
+		    cfg->unix_gid, err_r)) < 0) {
+			while (i-- > 0)
+				close(fds[i]);
+			free(fds);
+			return -1;
+		}
+		log_info("listening on %s", la.desc);
+	}
+	*fds_r = fds;
+	return 0;
+}
+
+/*
+ * policy_server_new - serve the bound listeners fds on base.  Several
+ * servers (one per worker thread) may share the same listeners: each
+ * accepts on its own duplicate of the descriptors, and the kernel hands
+ * each new connection to one of them.
+ */
 struct policy_server *policy_server_new(struct event_base *base,
-    const struct policy_server_config *cfg, policy_handler *fn, void *arg,
-    const char **err_r)
+    const struct policy_server_config *cfg, const int *fds,
+    policy_handler *fn, void *arg, const char **err_r)
 {
 	struct policy_server *ps = xcalloc(1, sizeof(*ps));
 
@@ -379,26 +409,20 @@ struct policy_server *policy_server_new(struct event_base *base,
 	ps->lev = xcalloc(cfg->nlisten ? cfg->nlisten : 1, sizeof(*ps->lev));
 	ps->resume = evtimer_new(base, resume_cb, ps);
 	for (size_t i = 0; i < cfg->nlisten; i++) {
-		struct listen_addr la;
-		int fd;
+		int fd = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
 
-		if (listen_parse(cfg->listen[i], &la, err_r) < 0 ||
-		    (fd = listen_open(&la, 1024, cfg->unix_mode,
-		    cfg->unix_gid, err_r)) < 0) {
-			policy_server_free(&ps);
-			return NULL;
-		}
-		ps->lev[i] = evconnlistener_new(base, accept_cb, ps,
-		    LEV_OPT_CLOSE_ON_FREE, -1, fd);
-		if (ps->lev[i] == NULL) {
-			close(fd);
-			*err_r = "evconnlistener_new failed";
+		if (fd >= 0)
+			ps->lev[i] = evconnlistener_new(base, accept_cb, ps,
+			    LEV_OPT_CLOSE_ON_FREE, -1, fd);
+		if (fd < 0 || ps->lev[i] == NULL) {
+			if (fd >= 0)
+				close(fd);
+			*err_r = "cannot set up a listener";
 			policy_server_free(&ps);
 			return NULL;
 		}
 		evconnlistener_set_error_cb(ps->lev[i], accept_error);
 		ps->nlev++;
-		log_info("listening on %s", la.desc);
 	}
 	return ps;
 }
@@ -430,7 +454,7 @@ void policy_server_stop(struct policy_server *ps)
 /* policy_server_conns - open connections */
 size_t policy_server_conns(const struct policy_server *ps)
 {
-	return ps->nconns;
+	return __atomic_load_n(&ps->nconns, __ATOMIC_RELAXED);
 }
 
 /* policy_server_free - close everything; pending handlers must be done */

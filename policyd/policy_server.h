@@ -3,14 +3,15 @@
  *                   persistent connections on one event loop, requests
  *                   parsed and bounded, replies written back in order.
  *
- * Public: policy_server_new, policy_server_free, policy_server_stop,
+ * Public: policy_listeners_open, policy_server_new, policy_server_free,
+ *         policy_server_stop,
  *         policy_server_conns, policy_reply, policy_conn_peer.
  * Trust: clients are untrusted (see policy_proto.h).  A malformed request
  *        is logged with the peer and the reason, and the connection is
  *        closed without a reply, so Postfix retries and then applies its
  *        default action.  Idle and slow clients are timed out; the number
  *        of connections is capped.
- * Errors: policy_server_new returns NULL with *err_r (bind failures).
+ * Errors: policy_listeners_open returns -1 with *err_r (bind failures).
  *
  * The handler is called once per complete request and must answer it
  * with policy_reply() exactly once, now or later (asynchronous engines).
@@ -44,9 +45,11 @@ struct policy_server_config {
 	struct policy_limits limits;
 };
 
+int policy_listeners_open(const struct policy_server_config *cfg,
+    int **fds_r, const char **err_r);
 struct policy_server *policy_server_new(struct event_base *base,
-    const struct policy_server_config *cfg, policy_handler *fn, void *arg,
-    const char **err_r);
+    const struct policy_server_config *cfg, const int *fds,
+    policy_handler *fn, void *arg, const char **err_r);
 void policy_server_set_handler(struct policy_server *ps, policy_handler *fn,
     void *arg);
 void policy_server_stop(struct policy_server *ps);

@@ -9,13 +9,21 @@
  *
  * Trust: policy clients are untrusted (see policy_server.h); the config
  *        is the admin's.
- * Reload (SIGHUP): a new engine and policy are built from the new config
- *        and swapped in; requests in flight finish on the old ones.
+ * Threads: "workers" event-loop threads (default: one per CPU) accept on
+ *        the same listeners; each has its own policy state (per-message
+ *        and HELO caches) and DNS client, and all share one SPF engine
+ *        and its DNS cache.  Postfix keeps a policy connection per smtpd
+ *        process, so a message's requests stay on one worker.
+ * Reload (SIGHUP): a new engine is built from the new config, and each
+ *        worker swaps in a new policy on its own thread; requests in
+ *        flight finish on the old ones.
  * libspf2: when spf_engine = libspf2 its checks block the event loop
  *        (libspf2 has no asynchronous interface); it is meant for
  *        differential testing, the native engine for production.
  */
 #include <event2/event.h>
+#include <pthread.h>
+#include <unistd.h>
 #include <grp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,12 +44,15 @@
 #include "xalloc.h"
 
 #define ACTION_MAX 2048
+#define WORKERS_MAX 64
 
 static const struct cfg_def spfd_defs[] = {
 	{ "listen", NULL, CFG_LIST, "inet:127.0.0.1:10040", 0, 0, NULL,
 	  "policy listeners: inet:HOST:PORT or unix:PATH" },
 	{ "max_connections", NULL, CFG_INT, "4096", 1, 1000000, NULL,
 	  "concurrent policy client connections" },
+	{ "workers", NULL, CFG_INT, "0", 0, WORKERS_MAX, NULL,
+	  "event-loop threads serving requests (0: one per CPU)" },
 	{ "idle_timeout", NULL, CFG_TIME, "600s", 1000, 86400000LL, NULL,
 	  "close a client connection idle this long between requests" },
 	{ "request_timeout", NULL, CFG_TIME, "30s", 100, 3600000, NULL,
@@ -63,25 +74,46 @@ static const struct cfg_def spfd_defs[] = {
 	CFG_END
 };
 
-/* what a config builds; shared by the requests started under it */
-struct spfd_ctx {
+/* the engine of one config, shared by every worker */
+struct shared {
 	struct spf_engine *engine;
+	struct cfg *cfg;		/* the config it was built from */
+	int refs;			/* atomic */
+};
+
+/* what a config builds for one worker; requests in flight hold it */
+struct spfd_ctx {
+	struct shared *sh;
 	struct spfpolicy *policy;
 	struct dns_client *dc;
-	int refs;
+	int refs;			/* this worker's thread only */
+};
+
+struct worker {
+	struct spfd *s;
+	size_t index;
+	pthread_t tid;
+	struct event_base *base;	/* own, or the daemon's for worker 0 */
+	struct policy_server *ps;
+	struct spfd_ctx *ctx;
+	struct event *ev_reload, *ev_stop;
+	struct shared *next;		/* handed over by a reload */
+	pthread_mutex_t lock;
+	size_t inflight;		/* atomic */
 };
 
 struct spfd {
 	struct daemon *d;
-	struct policy_server *ps;
-	struct spfd_ctx *ctx;
-	size_t inflight;
-	struct metric *m_requests, *m_results, *m_actions, *m_latency,
-	    *m_malformed;
+	struct shared *sh;		/* the current config's engine */
+	struct worker *w;
+	size_t nw;
+	int *fds;
+	size_t nfds;
+	struct metric *m_requests, *m_results, *m_actions, *m_latency;
 };
 
 struct job {
-	struct spfd *s;
+	struct worker *w;
 	struct spfd_ctx *ctx;
 	struct policy_conn *pc;
 	struct spfpolicy_txn *txn;
@@ -92,25 +124,56 @@ struct job {
 static const double latency_bounds[] = { 0.0005, 0.001, 0.002, 0.005, 0.01,
 	0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30 };
 
-/* ctx_new - engine, policy and DNS client from a config */
-static struct spfd_ctx *ctx_new(struct spfd *s, const struct cfg *cfg,
+/* shared_new - the engine of a config */
+static struct shared *shared_new(const struct cfg *cfg, const char **err_r)
+{
+	struct shared *sh = xcalloc(1, sizeof(*sh));
+
+	if ((sh->engine = spf_engine_new(cfg, err_r)) == NULL) {
+		free(sh);
+		return NULL;
+	}
+	sh->cfg = cfg_ref((struct cfg *)cfg);
+	sh->refs = 1;
+	return sh;
+}
+
+/* shared_unref - free on the last reference (any thread) */
+static void shared_unref(struct shared **shp)
+{
+	struct shared *sh = *shp;
+
+	*shp = NULL;
+	if (sh == NULL ||
+	    __atomic_sub_fetch(&sh->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	spf_engine_free(&sh->engine);
+	cfg_unref(&sh->cfg);
+	free(sh);
+}
+
+/* ctx_new - a worker's policy and DNS client over a shared engine; runs
+ * on the worker's thread */
+static struct spfd_ctx *ctx_new(struct worker *w, struct shared *sh,
     const char **err_r)
 {
 	struct spfd_ctx *c = xcalloc(1, sizeof(*c));
 
 	c->refs = 1;
-	if ((c->engine = spf_engine_new(cfg, err_r)) == NULL)
+	c->sh = sh;
+	__atomic_add_fetch(&sh->refs, 1, __ATOMIC_ACQ_REL);
+	(void)w;
+	c->policy = spfpolicy_new(sh->cfg, sh->engine, err_r);
+	if (c->policy == NULL)
 		goto bad;
-	if ((c->policy = spfpolicy_new(cfg, c->engine, err_r)) == NULL)
-		goto bad;
-	c->dc = dns_client_new(spf_engine_resolver(c->engine),
-	    daemon_base(s->d), err_r);
+	c->dc = dns_client_new(spf_engine_resolver(sh->engine), w->base,
+	    err_r);
 	if (c->dc == NULL)
 		goto bad;
 	return c;
 bad:
 	spfpolicy_free(&c->policy);
-	spf_engine_free(&c->engine);
+	shared_unref(&c->sh);
 	free(c);
 	return NULL;
 }
@@ -125,7 +188,7 @@ static void ctx_unref(struct spfd_ctx **cp)
 		return;
 	dns_client_free(&c->dc);
 	spfpolicy_free(&c->policy);
-	spf_engine_free(&c->engine);
+	shared_unref(&c->sh);
 	free(c);
 }
 
@@ -142,7 +205,7 @@ static double elapsed_ms(const struct timespec *t0)
 /* job_finish - verdict, reply, log line, metrics */
 static void job_finish(struct job *j)
 {
-	struct spfd *s = j->s;
+	struct spfd *s = j->w->s;
 	struct verdict v;
 	struct buf action;
 	const char *aname;
@@ -163,7 +226,7 @@ static void job_finish(struct job *j)
 	verdict_free(&v);
 	spfpolicy_txn_free(&j->txn);
 	ctx_unref(&j->ctx);
-	s->inflight--;
+	__atomic_sub_fetch(&j->w->inflight, 1, __ATOMIC_RELAXED);
 	free(j);
 }
 
@@ -185,14 +248,16 @@ static void job_advance(struct job *j)
 
 	while (spfpolicy_txn_next(j->txn, &req)) {
 		/* a given record (HELO_Whitelist) is a native-only feature */
-		if (spf_engine_is_native(j->ctx->engine) || req.record) {
-			spf_async_start(j->ctx->engine, j->ctx->dc,
-			    daemon_base(j->s->d), &req, on_spf_done, j);
+		struct spf_engine *e = j->ctx->sh->engine;
+
+		if (spf_engine_is_native(e) || req.record) {
+			spf_async_start(e, j->ctx->dc, j->w->base, &req,
+			    on_spf_done, j);
 			return;
 		} else {
 			struct spf_outcome o;
 
-			spf_engine_libspf2_check(j->ctx->engine, &req, &o);
+			spf_engine_libspf2_check(e, &req, &o);
 			spfpolicy_txn_supply(j->txn, &o);
 			spf_outcome_clear(&o);
 		}
@@ -212,7 +277,8 @@ static const char *attr(const struct policy_req *r, const char *name)
 static void on_request(struct policy_conn *pc, const struct policy_req *r,
     void *arg)
 {
-	struct spfd *s = arg;
+	struct worker *w = arg;
+	struct spfd *s = w->s;
 	struct spfpolicy_facts f;
 	struct job *j;
 	const char *kind = attr(r, "request");
@@ -235,8 +301,8 @@ static void on_request(struct policy_conn *pc, const struct policy_req *r,
 	f.instance = attr(r, "instance");
 	f.queue_id = attr(r, "queue_id");
 	j = xcalloc(1, sizeof(*j));
-	j->s = s;
-	j->ctx = s->ctx;
+	j->w = w;
+	j->ctx = w->ctx;
 	j->ctx->refs++;
 	j->pc = pc;
 	clock_gettime(CLOCK_MONOTONIC, &j->start);
@@ -244,7 +310,7 @@ static void on_request(struct policy_conn *pc, const struct policy_req *r,
 	snprintf(j->queue_id, sizeof(j->queue_id), "%.31s",
 	    *san ? san : "NOQUEUE");
 	j->txn = spfpolicy_txn_new(j->ctx->policy, &f);
-	s->inflight++;
+	__atomic_add_fetch(&w->inflight, 1, __ATOMIC_RELAXED);
 	job_advance(j);
 }
 
@@ -311,8 +377,12 @@ static void dns_collect(struct buf *out, void *arg)
 {
 	struct spfd *s = arg;
 	struct dns_stats st;
+	size_t conns = 0;
 
-	dns_stats_get(spf_engine_resolver(s->ctx->engine), &st);
+	for (size_t i = 0; i < s->nw; i++)
+		if (s->w[i].ps)
+			conns += policy_server_conns(s->w[i].ps);
+	dns_stats_get(spf_engine_resolver(s->sh->engine), &st);
 	buf_appendf(out, "# HELP postern_dns_queries_total DNS queries sent\n"
 	    "# TYPE postern_dns_queries_total counter\n"
 	    "postern_dns_queries_total %llu\n"
@@ -333,11 +403,90 @@ static void dns_collect(struct buf *out, void *arg)
 	    "# TYPE postern_policy_connections gauge\n"
 	    "postern_policy_connections %zu\n",
 	    st.queries, st.cache_hits, st.cache_entries, st.nxdomain,
-	    st.nodata, st.servfail, st.timeout, st.error,
-	    policy_server_conns(s->ps));
+	    st.nodata, st.servfail, st.timeout, st.error, conns);
 }
 
-/* spfd_start - bind, build, register metrics */
+/* server_config - the policy server settings of a config */
+static void server_config(const struct cfg *cfg, size_t nworkers,
+    struct policy_server_config *pcfg)
+{
+	memset(pcfg, 0, sizeof(*pcfg));
+	pcfg->listen = cfg_list(cfg, "listen", &pcfg->nlisten);
+	/* the connection limit is shared out over the workers */
+	pcfg->max_conns = ((size_t)cfg_int(cfg, "max_connections") +
+	    nworkers - 1) / nworkers;
+	pcfg->idle_timeout_ms = (unsigned)cfg_int(cfg, "idle_timeout");
+	pcfg->request_timeout_ms = (unsigned)cfg_int(cfg, "request_timeout");
+	parse_mode(cfg_str(cfg, "unix_socket_mode"), &pcfg->unix_mode);
+	pcfg->unix_gid = (gid_t)-1;
+	if (*cfg_str(cfg, "unix_socket_group"))
+		pcfg->unix_gid = getgrnam(cfg_str(cfg,
+		    "unix_socket_group"))->gr_gid;
+	pcfg->limits.line_max = (size_t)cfg_int(cfg, "policy_line_max");
+	pcfg->limits.attrs_max = (size_t)cfg_int(cfg,
+	    "policy_attributes_max");
+	pcfg->limits.request_max = (size_t)cfg_int(cfg, "policy_request_max");
+}
+
+/* worker_reload - on the worker's thread: a new policy over the new
+ * engine; requests in flight keep the old one */
+static void worker_reload(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct shared *sh;
+	struct spfd_ctx *c;
+	const char *err;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&w->lock);
+	sh = w->next;
+	w->next = NULL;
+	pthread_mutex_unlock(&w->lock);
+	if (sh == NULL)
+		return;
+	if ((c = ctx_new(w, sh, &err)) == NULL)
+		log_error("worker %zu: reload failed, keeping the old "
+		    "policy: %s", w->index, err);
+	else {
+		ctx_unref(&w->ctx);
+		w->ctx = c;
+	}
+	shared_unref(&sh);
+}
+
+/* worker_stop - on the worker's thread: stop accepting */
+static void worker_stop(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)fd;
+	(void)what;
+	policy_server_stop(w->ps);
+}
+
+/* worker_main - an extra worker's event loop */
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	return NULL;
+}
+
+/* workers_count - configured, or one per CPU */
+static size_t workers_count(const struct cfg *cfg)
+{
+	long n = (long)cfg_int(cfg, "workers");
+
+	if (n == 0)
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	return n > WORKERS_MAX ? WORKERS_MAX : (size_t)n;
+}
+
+/* spfd_start - bind, build, register metrics, start the workers */
 static int spfd_start(struct daemon *d, const char **err_r)
 {
 	struct spfd *s = xcalloc(1, sizeof(*s));
@@ -347,24 +496,13 @@ static int spfd_start(struct daemon *d, const char **err_r)
 
 	s->d = d;
 	daemon_set_data(d, s);
-	if ((s->ctx = ctx_new(s, cfg, err_r)) == NULL)
+	s->nw = workers_count(cfg);
+	server_config(cfg, s->nw, &pcfg);
+	if ((s->sh = shared_new(cfg, err_r)) == NULL)
 		return -1;
-	memset(&pcfg, 0, sizeof(pcfg));
-	pcfg.listen = cfg_list(cfg, "listen", &pcfg.nlisten);
-	pcfg.max_conns = (size_t)cfg_int(cfg, "max_connections");
-	pcfg.idle_timeout_ms = (unsigned)cfg_int(cfg, "idle_timeout");
-	pcfg.request_timeout_ms = (unsigned)cfg_int(cfg, "request_timeout");
-	parse_mode(cfg_str(cfg, "unix_socket_mode"), &pcfg.unix_mode);
-	pcfg.unix_gid = (gid_t)-1;
-	if (*cfg_str(cfg, "unix_socket_group"))
-		pcfg.unix_gid = getgrnam(cfg_str(cfg,
-		    "unix_socket_group"))->gr_gid;
-	pcfg.limits.line_max = (size_t)cfg_int(cfg, "policy_line_max");
-	pcfg.limits.attrs_max = (size_t)cfg_int(cfg, "policy_attributes_max");
-	pcfg.limits.request_max = (size_t)cfg_int(cfg, "policy_request_max");
-	s->ps = policy_server_new(daemon_base(d), &pcfg, on_request, s, err_r);
-	if (s->ps == NULL)
+	if (policy_listeners_open(&pcfg, &s->fds, err_r) < 0)
 		return -1;
+	s->nfds = pcfg.nlisten;
 	s->m_requests = metrics_counter(m, "spf_requests_total",
 	    "policy requests received", NULL);
 	s->m_results = metrics_counter(m, "spf_results_total",
@@ -375,21 +513,48 @@ static int spfd_start(struct daemon *d, const char **err_r)
 	    "time from request to reply", latency_bounds,
 	    sizeof(latency_bounds) / sizeof(latency_bounds[0]));
 	metrics_collector(m, dns_collect, s);
-	log_info("SPF engine: %s", spf_engine_is_native(s->ctx->engine) ?
-	    "native (RFC 7208)" : "libspf2");
+	s->w = xcalloc(s->nw, sizeof(*s->w));
+	for (size_t i = 0; i < s->nw; i++) {
+		struct worker *w = &s->w[i];
+
+		w->s = s;
+		w->index = i;
+		pthread_mutex_init(&w->lock, NULL);
+		w->base = i == 0 ? daemon_base(d) : event_base_new();
+		if (w->base == NULL) {
+			*err_r = "event_base_new failed";
+			return -1;
+		}
+		if ((w->ctx = ctx_new(w, s->sh, err_r)) == NULL)
+			return -1;
+		w->ps = policy_server_new(w->base, &pcfg, s->fds, on_request,
+		    w, err_r);
+		if (w->ps == NULL)
+			return -1;
+		w->ev_reload = event_new(w->base, -1, 0, worker_reload, w);
+		w->ev_stop = event_new(w->base, -1, 0, worker_stop, w);
+		if (i > 0 && pthread_create(&w->tid, NULL, worker_main, w)) {
+			*err_r = "cannot start a worker thread";
+			return -1;
+		}
+	}
+	log_info("SPF engine: %s; %zu worker%s",
+	    spf_engine_is_native(s->sh->engine) ? "native (RFC 7208)" :
+	    "libspf2", s->nw, s->nw == 1 ? "" : "s");
 	return 0;
 }
 
-/* spfd_reload - new engine and policy; in-flight requests keep theirs */
+/* spfd_reload - a new engine for every worker; in-flight requests keep
+ * theirs */
 static int spfd_reload(struct daemon *d, struct cfg *old, const char **err_r)
 {
 	struct spfd *s = daemon_data(d);
-	struct spfd_ctx *c;
+	struct shared *sh;
 	size_t n1, n2;
 	const char *const *l1 = cfg_list(old, "listen", &n1);
 	const char *const *l2 = cfg_list(daemon_cfg(d), "listen", &n2);
 
-	if ((c = ctx_new(s, daemon_cfg(d), err_r)) == NULL)
+	if ((sh = shared_new(daemon_cfg(d), err_r)) == NULL)
 		return -1;
 	if (n1 != n2)
 		log_warn("listen changed: restart to apply it");
@@ -399,36 +564,82 @@ static int spfd_reload(struct daemon *d, struct cfg *old, const char **err_r)
 				log_warn("listen changed: restart to apply it");
 				break;
 			}
-	ctx_unref(&s->ctx);
-	s->ctx = c;
+	if (workers_count(old) != workers_count(daemon_cfg(d)))
+		log_warn("workers changed: restart to apply it");
+	for (size_t i = 0; i < s->nw; i++) {
+		struct worker *w = &s->w[i];
+
+		__atomic_add_fetch(&sh->refs, 1, __ATOMIC_ACQ_REL);
+		pthread_mutex_lock(&w->lock);
+		shared_unref(&w->next);		/* an unapplied earlier one */
+		w->next = sh;
+		pthread_mutex_unlock(&w->lock);
+		if (i == 0)
+			worker_reload(-1, 0, w);
+		else
+			event_active(w->ev_reload, 0, 0);
+	}
+	shared_unref(&s->sh);
+	s->sh = sh;
 	return 0;
 }
 
-/* spfd_stop - stop accepting */
+/* spfd_stop - every worker stops accepting */
 static void spfd_stop(struct daemon *d)
 {
 	struct spfd *s = daemon_data(d);
 
-	policy_server_stop(s->ps);
+	for (size_t i = 0; i < s->nw; i++) {
+		if (i == 0)
+			worker_stop(-1, 0, &s->w[i]);
+		else
+			event_active(s->w[i].ev_stop, 0, 0);
+	}
 }
 
-/* spfd_busy - requests in flight */
+/* spfd_busy - requests in flight over all workers */
 static size_t spfd_busy(struct daemon *d)
 {
 	struct spfd *s = daemon_data(d);
+	size_t n = 0;
 
-	return s->inflight;
+	for (size_t i = 0; i < s->nw; i++)
+		n += __atomic_load_n(&s->w[i].inflight, __ATOMIC_RELAXED);
+	return n;
 }
 
-/* spfd_finish - release */
+/* spfd_finish - stop the worker threads, release everything */
 static void spfd_finish(struct daemon *d)
 {
 	struct spfd *s = daemon_data(d);
 
 	if (s == NULL)
 		return;
-	policy_server_free(&s->ps);
-	ctx_unref(&s->ctx);
+	for (size_t i = 1; i < s->nw; i++) {
+		if (s->w[i].tid == 0)
+			continue;
+		event_base_loopexit(s->w[i].base, NULL);
+		pthread_join(s->w[i].tid, NULL);
+	}
+	for (size_t i = 0; i < s->nw && s->w; i++) {
+		struct worker *w = &s->w[i];
+
+		policy_server_free(&w->ps);
+		ctx_unref(&w->ctx);
+		shared_unref(&w->next);
+		if (w->ev_reload)
+			event_free(w->ev_reload);
+		if (w->ev_stop)
+			event_free(w->ev_stop);
+		if (i > 0 && w->base)
+			event_base_free(w->base);
+		pthread_mutex_destroy(&w->lock);
+	}
+	for (size_t i = 0; i < s->nfds; i++)
+		close(s->fds[i]);
+	free(s->fds);
+	free(s->w);
+	shared_unref(&s->sh);
 	free(s);
 }
 
