@@ -9,7 +9,8 @@
  *
  * Trust: policy clients are untrusted (see policy_server.h); the config
  *        is the admin's.
- * Threads: "workers" event-loop threads (default: one per CPU) accept on
+ * Threads: "workers" event-loop threads (default 1; 0 = one per CPU)
+ *        accept on
  *        the same listeners; each has its own policy state (per-message
  *        and HELO caches) and DNS client, and all share one SPF engine
  *        and its DNS cache.  Postfix keeps a policy connection per smtpd
@@ -51,7 +52,7 @@ static const struct cfg_def spfd_defs[] = {
 	  "policy listeners: inet:HOST:PORT or unix:PATH" },
 	{ "max_connections", NULL, CFG_INT, "4096", 1, 1000000, NULL,
 	  "concurrent policy client connections" },
-	{ "workers", NULL, CFG_INT, "0", 0, WORKERS_MAX, NULL,
+	{ "workers", NULL, CFG_INT, "1", 0, WORKERS_MAX, NULL,
 	  "event-loop threads serving requests (0: one per CPU)" },
 	{ "idle_timeout", NULL, CFG_TIME, "600s", 1000, 86400000LL, NULL,
 	  "close a client connection idle this long between requests" },
