@@ -9,10 +9,11 @@
 #include "xalloc.h"
 
 struct lru_ent {
-	char *key;
 	void *value;
 	time_t expires;
+	size_t h;		/* bucket */
 	struct lru_ent *hnext, *prev, *next;
+	char key[];		/* allocated with the entry */
 };
 
 struct lru {
@@ -76,7 +77,7 @@ static void push_front(struct lru *l, struct lru_ent *e)
 /* drop - remove and free one entry */
 static void drop(struct lru *l, struct lru_ent *e)
 {
-	struct lru_ent **pp = &l->b[hash(e->key, l->nb)];
+	struct lru_ent **pp = &l->b[e->h];
 
 	while (*pp != e)
 		pp = &(*pp)->hnext;
@@ -84,7 +85,6 @@ static void drop(struct lru *l, struct lru_ent *e)
 	unlink_list(l, e);
 	if (l->free_value)
 		l->free_value(e->value);
-	free(e->key);
 	free(e);
 	l->n--;
 }
@@ -125,11 +125,14 @@ void lru_put(struct lru *l, const char *key, void *value, time_t expires)
 		drop(l, e);
 	while (l->n >= l->max)
 		drop(l, l->tail);
-	e = xcalloc(1, sizeof(*e));
-	e->key = xstrdup(key);
+	h = strlen(key);
+	e = xmalloc(sizeof(*e) + h + 1);
+	memcpy(e->key, key, h + 1);
+	e->prev = e->next = NULL;
 	e->value = value;
 	e->expires = expires;
 	h = hash(key, l->nb);
+	e->h = h;
 	e->hnext = l->b[h];
 	l->b[h] = e;
 	push_front(l, e);

@@ -21,6 +21,8 @@ void policy_req_init(struct policy_req *r, const struct policy_limits *lim)
 	buf_init(&r->store, lim->request_max);
 	r->off = xcalloc(lim->attrs_max ? lim->attrs_max : 1,
 	    sizeof(*r->off));
+	r->nlen = xcalloc(lim->attrs_max ? lim->attrs_max : 1,
+	    sizeof(*r->nlen));
 	r->n = 0;
 }
 
@@ -36,6 +38,7 @@ void policy_req_free(struct policy_req *r)
 {
 	buf_free(&r->store);
 	XFREE(&r->off);
+	XFREE(&r->nlen);
 	r->n = 0;
 }
 
@@ -97,14 +100,14 @@ enum policy_feed policy_req_line(struct policy_req *r, const char *line,
 		return POLICY_BAD;
 	}
 	for (size_t i = 0; i < r->n; i++) {
-		const char *have = r->store.data + r->off[i];
-
-		if (strlen(have) == nlen && memcmp(have, line, nlen) == 0) {
+		if (r->nlen[i] == nlen &&
+		    memcmp(r->store.data + r->off[i], line, nlen) == 0) {
 			*why_r = "duplicate attribute";
 			return POLICY_BAD;
 		}
 	}
 	r->off[r->n] = r->store.len;
+	r->nlen[r->n] = nlen;
 	if (buf_append(&r->store, line, nlen) < 0 ||
 	    buf_appendc(&r->store, '\0') < 0 ||
 	    buf_append(&r->store, eq + 1, len - nlen - 1) < 0 ||
@@ -124,7 +127,7 @@ const char *policy_req_get(const struct policy_req *r, const char *name)
 	for (size_t i = 0; i < r->n; i++) {
 		const char *have = r->store.data + r->off[i];
 
-		if (have[0] == name[0] && strcmp(have, name) == 0)
+		if (r->nlen[i] == len && memcmp(have, name, len) == 0)
 			return have + len + 1;
 	}
 	return NULL;

@@ -35,6 +35,7 @@ struct policy_limits {
 struct policy_req {
 	struct buf store;	/* "name\0value\0" ... */
 	size_t *off;		/* name offsets into store */
+	size_t *nlen;		/* name lengths */
 	size_t n;
 	struct policy_limits lim;
 };
