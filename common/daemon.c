@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "daemon.h"
 #include "listen.h"
 #include "log.h"
@@ -42,15 +43,6 @@ struct cfg *daemon_cfg(struct daemon *d) { return d->cfg; }
 struct metrics *daemon_metrics(struct daemon *d) { return d->metrics; }
 void daemon_set_data(struct daemon *d, void *data) { d->data = data; }
 void *daemon_data(struct daemon *d) { return d->data; }
-
-/* now_ms - monotonic milliseconds */
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* common_check - the shared keys: metrics listener, user, chroot */
 static int common_check(const struct cfg *cfg, const char **err_r)
@@ -221,7 +213,7 @@ static void shutdown_poll(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (busy == 0 || now_ms() >= d->shutdown_deadline) {
+	if (busy == 0 || clock_ms() >= d->shutdown_deadline) {
 		if (busy)
 			log_warn("shutdown: giving up on %zu requests in "
 			    "flight", busy);
@@ -245,7 +237,7 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 	log_info("signal %d: shutting down", (int)sig);
 	if (d->desc->stop)
 		d->desc->stop(d);
-	d->shutdown_deadline = now_ms() + cfg_int(d->cfg, "shutdown_timeout");
+	d->shutdown_deadline = clock_ms() + cfg_int(d->cfg, "shutdown_timeout");
 	d->shutdown_timer = evtimer_new(d->base, shutdown_poll, d);
 	shutdown_poll(-1, 0, d);
 }

@@ -22,31 +22,21 @@
 #include <strings.h>
 #include <time.h>
 
+#include "clock.h"
 #include "buf.h"
 #include "dns.h"
 #include "log.h"
+#include "lru.h"
 #include "xalloc.h"
 
-#define CACHE_BUCKETS_MIN 1024
 #define SERVERS_CSV_MAX 4096
 #define EDNS_PAYLOAD 1232
-
-struct cache_ent {
-	char *name;		/* lower case, no final dot */
-	uint16_t type;
-	struct dns_answer *ans;
-	time_t expires;		/* monotonic seconds */
-	struct cache_ent *hnext;	/* hash chain */
-	struct cache_ent *prev, *next;	/* LRU, most recent first */
-};
 
 struct dns_resolver {
 	struct dns_config cfg;
 	char *servers_csv;	/* for ares_set_servers_ports_csv, or NULL */
-	pthread_mutex_t lock;
-	struct cache_ent **buckets;
-	size_t nbuckets, nentries;
-	struct cache_ent *lru_head, *lru_tail;
+	pthread_mutex_t lock;		/* guards cache and stats */
+	struct lru *cache;		/* "type/name" -> dns_answer */
 	struct dns_stats stats;
 	pthread_key_t sync_key;
 };
@@ -81,37 +71,23 @@ int dns_name_valid(const char *name)
 	return 1;
 }
 
-/* key_norm - lower-cased copy of name without final dot */
-static char *key_norm(const char *name)
+/* cache_key - "type/name" in lower case without final dot; -1 if the
+ * name does not fit (such names are never sent anyway) */
+static int cache_key(char *out, size_t outlen, const char *name,
+    uint16_t type)
 {
 	size_t len = strlen(name);
-	char *k;
+	int n;
 
 	if (len && name[len - 1] == '.')
 		len--;
-	k = xstrndup(name, len);
-	for (char *p = k; *p; p++)
+	n = snprintf(out, outlen, "%u/%.*s", type, (int)len, name);
+	if (n < 0 || (size_t)n >= outlen)
+		return -1;
+	for (char *p = out; *p; p++)
 		if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p + 32);
-	return k;
-}
-
-/* mono_sec - monotonic clock, seconds */
-static time_t mono_sec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
-}
-
-/* mono_ms - monotonic clock, milliseconds */
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return 0;
 }
 
 /* ---------------------------------------------------------------- stats */
@@ -137,108 +113,39 @@ void dns_stats_get(struct dns_resolver *r, struct dns_stats *s)
 {
 	pthread_mutex_lock(&r->lock);
 	*s = r->stats;
-	s->cache_entries = r->nentries;
+	s->cache_entries = lru_count(r->cache);
 	pthread_mutex_unlock(&r->lock);
 }
 
 /* ---------------------------------------------------------------- cache */
 
-/* hash - FNV-1a of the key and type */
-static size_t hash(const char *k, uint16_t type, size_t nbuckets)
+#define CACHE_KEY_MAX (DNS_NAME_MAX + 8)
+
+/* free_answer - cache value destructor */
+static void free_answer(void *v)
 {
-	uint64_t h = 14695981039346656037ULL;
+	struct dns_answer *a = v;
 
-	for (; *k; k++) {
-		h ^= (unsigned char)*k;
-		h *= 1099511628211ULL;
-	}
-	h ^= type;
-	h *= 1099511628211ULL;
-	return (size_t)(h % nbuckets);
-}
-
-/* lru_unlink - take e out of the LRU list (lock held) */
-static void lru_unlink(struct dns_resolver *r, struct cache_ent *e)
-{
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		r->lru_head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		r->lru_tail = e->prev;
-	e->prev = e->next = NULL;
-}
-
-/* lru_push - put e at the head (lock held) */
-static void lru_push(struct dns_resolver *r, struct cache_ent *e)
-{
-	e->next = r->lru_head;
-	e->prev = NULL;
-	if (r->lru_head)
-		r->lru_head->prev = e;
-	r->lru_head = e;
-	if (r->lru_tail == NULL)
-		r->lru_tail = e;
-}
-
-/* cache_remove - drop e from hash and LRU and free it (lock held) */
-static void cache_remove(struct dns_resolver *r, struct cache_ent *e)
-{
-	struct cache_ent **pp = &r->buckets[hash(e->name, e->type,
-	    r->nbuckets)];
-
-	while (*pp && *pp != e)
-		pp = &(*pp)->hnext;
-	if (*pp)
-		*pp = e->hnext;
-	lru_unlink(r, e);
-	dns_answer_unref(&e->ans);
-	free(e->name);
-	free(e);
-	r->nentries--;
-}
-
-/* cache_find - entry for (key, type), expired ones removed (lock held) */
-static struct cache_ent *cache_find(struct dns_resolver *r, const char *key,
-    uint16_t type)
-{
-	struct cache_ent *e = r->buckets[hash(key, type, r->nbuckets)];
-
-	for (; e; e = e->hnext) {
-		if (e->type != type || strcmp(e->name, key) != 0)
-			continue;
-		if (e->expires <= mono_sec()) {
-			cache_remove(r, e);
-			return NULL;
-		}
-		return e;
-	}
-	return NULL;
+	dns_answer_unref(&a);
 }
 
 /* dns_cache_get - a referenced answer from the cache, or NULL */
 struct dns_answer *dns_cache_get(struct dns_resolver *r, const char *name,
     uint16_t type)
 {
-	struct dns_answer *a = NULL;
-	struct cache_ent *e;
-	char *key;
+	struct dns_answer *a;
+	char key[CACHE_KEY_MAX];
 
-	if (r->cfg.cache_size == 0)
+	if (r->cfg.cache_size == 0 ||
+	    cache_key(key, sizeof(key), name, type) < 0)
 		return NULL;
-	key = key_norm(name);
 	pthread_mutex_lock(&r->lock);
-	e = cache_find(r, key, type);
-	if (e) {
-		a = dns_answer_ref(e->ans);
-		lru_unlink(r, e);
-		lru_push(r, e);
+	a = lru_get(r->cache, key, clock_sec());
+	if (a) {
+		dns_answer_ref(a);
 		r->stats.cache_hits++;
 	}
 	pthread_mutex_unlock(&r->lock);
-	free(key);
 	return a;
 }
 
@@ -247,11 +154,10 @@ static void cache_put(struct dns_resolver *r, const char *name, uint16_t type,
     struct dns_answer *a)
 {
 	unsigned ttl;
-	struct cache_ent *e;
-	char *key;
-	size_t b;
+	char key[CACHE_KEY_MAX];
 
-	if (r->cfg.cache_size == 0)
+	if (r->cfg.cache_size == 0 ||
+	    cache_key(key, sizeof(key), name, type) < 0)
 		return;
 	switch (a->status) {
 	case DNS_OK:
@@ -268,23 +174,8 @@ static void cache_put(struct dns_resolver *r, const char *name, uint16_t type,
 	}
 	if (ttl == 0)
 		return;
-	key = key_norm(name);
 	pthread_mutex_lock(&r->lock);
-	e = cache_find(r, key, type);
-	if (e)
-		cache_remove(r, e);
-	while (r->nentries >= r->cfg.cache_size && r->lru_tail)
-		cache_remove(r, r->lru_tail);
-	e = xcalloc(1, sizeof(*e));
-	e->name = key;
-	e->type = type;
-	e->ans = dns_answer_ref(a);
-	e->expires = mono_sec() + (time_t)ttl;
-	b = hash(key, type, r->nbuckets);
-	e->hnext = r->buckets[b];
-	r->buckets[b] = e;
-	lru_push(r, e);
-	r->nentries++;
+	lru_put(r->cache, key, dns_answer_ref(a), clock_sec() + (time_t)ttl);
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -292,8 +183,8 @@ static void cache_put(struct dns_resolver *r, const char *name, uint16_t type,
 void dns_cache_flush(struct dns_resolver *r)
 {
 	pthread_mutex_lock(&r->lock);
-	while (r->lru_head)
-		cache_remove(r, r->lru_head);
+	lru_free(&r->cache);
+	r->cache = lru_new(r->cfg.cache_size, free_answer);
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -399,10 +290,7 @@ struct dns_resolver *dns_resolver_new(const struct dns_config *cfg,
 		r->servers_csv = buf_steal(&csv);
 	}
 	pthread_mutex_init(&r->lock, NULL);
-	r->nbuckets = CACHE_BUCKETS_MIN;
-	while (r->nbuckets < cfg->cache_size && r->nbuckets < (1u << 22))
-		r->nbuckets *= 2;
-	r->buckets = xcalloc(r->nbuckets, sizeof(*r->buckets));
+	r->cache = lru_new(r->cfg.cache_size, free_answer);
 	if (pthread_key_create(&r->sync_key, sync_channel_free) != 0)
 		log_panic("pthread_key_create failed");
 	return r;
@@ -418,14 +306,13 @@ void dns_resolver_free(struct dns_resolver **rp)
 	*rp = NULL;
 	if (r == NULL)
 		return;
-	dns_cache_flush(r);
+	lru_free(&r->cache);
 	if ((ch = pthread_getspecific(r->sync_key)) != NULL) {
 		sync_channel_free(ch);
 		pthread_setspecific(r->sync_key, NULL);
 	}
 	pthread_key_delete(r->sync_key);
 	pthread_mutex_destroy(&r->lock);
-	free(r->buckets);
 	free(r->servers_csv);
 	free(r);
 }
@@ -839,7 +726,7 @@ void dns_resolve_sync(struct dns_resolver *r, const struct dns_question *q,
 
 	if (budget_ms == 0 || budget_ms > r->cfg.timeout_ms)
 		budget_ms = r->cfg.timeout_ms;
-	deadline = mono_ms() + budget_ms;
+	deadline = clock_ms() + budget_ms;
 	for (size_t i = 0; i < n; i++) {
 		answers_r[i] = NULL;
 		if (!dns_name_valid(q[i].name)) {
@@ -872,7 +759,7 @@ void dns_resolve_sync(struct dns_resolver *r, const struct dns_question *q,
 		ares_socket_t socks[ARES_GETSOCK_MAXNUM];
 		struct pollfd pfd[ARES_GETSOCK_MAXNUM];
 		struct timeval tv, maxtv, *tvp;
-		long long now = mono_ms(), wait;
+		long long now = clock_ms(), wait;
 		int bits, np = 0, rc;
 
 		if (now >= deadline) {

@@ -22,6 +22,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "clock.h"
 #include "buf.h"
 #include "log.h"
 #include "spf.h"
@@ -1588,15 +1589,6 @@ unsigned spf_check_lookups(const struct spf_check *c)
 	return c->lookups_used;
 }
 
-/* mono_ms - monotonic milliseconds */
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* sync_cache_get - the resolver's cache as synchronous source */
 static struct dns_answer *sync_cache_get(void *arg, const char *name,
     uint16_t type)
@@ -1611,7 +1603,7 @@ static struct dns_answer *sync_cache_get(void *arg, const char *name,
 enum spf_result spf_check_sync(struct spf_check *c, struct dns_resolver *r,
     unsigned budget_ms)
 {
-	long long deadline = mono_ms() + budget_ms;
+	long long deadline = clock_ms() + budget_ms;
 
 	if (c->cache_fn == NULL)
 		spf_check_set_cache(c, sync_cache_get, r);
@@ -1619,7 +1611,7 @@ enum spf_result spf_check_sync(struct spf_check *c, struct dns_resolver *r,
 		const struct dns_question *q;
 		size_t n = spf_check_questions(c, &q);
 		struct dns_answer **ans = xcalloc(n, sizeof(*ans));
-		long long left = deadline - mono_ms();
+		long long left = deadline - clock_ms();
 
 		if (left <= 0) {
 			free(ans);

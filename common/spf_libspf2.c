@@ -28,6 +28,7 @@
 #include <spf2/spf.h>
 #include <spf2/spf_dns.h>
 
+#include "clock.h"
 #include "log.h"
 #include "spfengine.h"
 #include "xalloc.h"
@@ -39,15 +40,6 @@ struct layer_ctx {
 	int dns_failed;		/* some lookup got SERVFAIL/timeout */
 	char problem[256];
 };
-
-/* mono_ms - monotonic milliseconds */
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* rr_add - append one datum to an SPF_dns_rr_t; -1 on failure */
 static int rr_add(SPF_dns_rr_t *rr, const void *p, size_t len, int is_str)
@@ -73,7 +65,7 @@ static SPF_dns_rr_t *layer_lookup(SPF_dns_server_t *srv, const char *domain,
 	struct dns_answer *a = NULL;
 	SPF_dns_rr_t *rr;
 	SPF_dns_stat_t herrno;
-	long long left = ctx->deadline_ms - mono_ms();
+	long long left = ctx->deadline_ms - clock_ms();
 
 	(void)should_cache;
 	/* the obsolete SPF (type 99) RR: answered locally, no data */
@@ -203,7 +195,7 @@ void spf_engine_libspf2_check(struct spf_engine *e,
 	SPF_debug_handler = log_sink;
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.resolver = spf_engine_resolver(e);
-	ctx.deadline_ms = mono_ms() + spf_engine_budget_ms(e);
+	ctx.deadline_ms = clock_ms() + spf_engine_budget_ms(e);
 	if (!spf_domain_valid(req->domain)) {
 		out->result = SPF_NONE;	/* RFC 7208 4.3, as the native one */
 		return;

@@ -144,6 +144,16 @@ void spf_outcome_from_check(const struct spf_check *c,
 		out->mechanism = xstrdup(s);
 }
 
+/* spf_outcome_copy - deep copy of src into an empty dst */
+void spf_outcome_copy(struct spf_outcome *dst, const struct spf_outcome *src)
+{
+	dst->result = src->result;
+	dst->explanation = src->explanation ? xstrdup(src->explanation) :
+	    NULL;
+	dst->problem = src->problem ? xstrdup(src->problem) : NULL;
+	dst->mechanism = src->mechanism ? xstrdup(src->mechanism) : NULL;
+}
+
 /* spf_outcome_clear - free the strings */
 void spf_outcome_clear(struct spf_outcome *o)
 {

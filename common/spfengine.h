@@ -62,6 +62,8 @@ void spf_engine_libspf2_check(struct spf_engine *e,
     const struct spf_request *req, struct spf_outcome *out);
 void spf_outcome_from_check(const struct spf_check *c,
     struct spf_outcome *out);
+void spf_outcome_copy(struct spf_outcome *dst,
+    const struct spf_outcome *src);
 void spf_outcome_clear(struct spf_outcome *o);
 
 const char *spf_identity_domain(const char *sender, const char *helo);

@@ -347,13 +347,7 @@ int spfpolicy_txn_next(struct spfpolicy_txn *t, struct spf_request *req_r)
 			helo_key(t, key, sizeof(key));
 			o = lru_get(p->helo_cache, key, time(NULL));
 			if (o) {
-				t->helo.result = o->result;
-				t->helo.explanation = o->explanation ?
-				    xstrdup(o->explanation) : NULL;
-				t->helo.problem = o->problem ?
-				    xstrdup(o->problem) : NULL;
-				t->helo.mechanism = o->mechanism ?
-				    xstrdup(o->mechanism) : NULL;
+				spf_outcome_copy(&t->helo, o);
 				t->have_helo = 1;
 			} else {
 				if (spf_engine_request(p->engine,
@@ -420,19 +414,12 @@ void spfpolicy_txn_supply(struct spfpolicy_txn *t,
 	default:
 		return;
 	}
-	dst->result = o->result;
-	dst->explanation = o->explanation ? xstrdup(o->explanation) : NULL;
-	dst->problem = o->problem ? xstrdup(o->problem) : NULL;
-	dst->mechanism = o->mechanism ? xstrdup(o->mechanism) : NULL;
+	spf_outcome_copy(dst, o);
 	if (dst == &t->helo && p->helo_ttl) {
 		struct spf_outcome *c = xcalloc(1, sizeof(*c));
 		char key[600];
 
-		c->result = o->result;
-		c->explanation = o->explanation ? xstrdup(o->explanation) :
-		    NULL;
-		c->problem = o->problem ? xstrdup(o->problem) : NULL;
-		c->mechanism = o->mechanism ? xstrdup(o->mechanism) : NULL;
+		spf_outcome_copy(c, o);
 		helo_key(t, key, sizeof(key));
 		lru_put(p->helo_cache, key, c, time(NULL) + p->helo_ttl);
 	}
