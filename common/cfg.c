@@ -567,3 +567,33 @@ void cfg_legacy_warnings(const struct cfg *c,
 		if (c->defs[i].type == CFG_LEGACY && c->vals[i].set)
 			fn(&c->defs[i], c->vals[i].str ? c->vals[i].str : "");
 }
+
+/* value_text - a value in printable form into out */
+static void value_text(const struct cfg *c, size_t i, char *out, size_t len)
+{
+	FILE *fp = fmemopen(out, len, "w");
+	struct cfg one = *c;
+
+	if (fp == NULL) {
+		snprintf(out, len, "?");
+		return;
+	}
+	one.defs = &c->defs[i];
+	one.vals = &c->vals[i];
+	one.ndefs = 1;
+	cfg_print(&one, fp);
+	fclose(fp);
+}
+
+/* cfg_same - does key have the same value in a and b (same table)? */
+int cfg_same(const struct cfg *a, const struct cfg *b, const char *key)
+{
+	char va[CFG_LINE_MAX], vb[CFG_LINE_MAX];
+	long i = def_index(a, key);
+
+	if (i < 0)
+		log_panic("config key \"%s\" is not in the table", key);
+	value_text(a, (size_t)i, va, sizeof(va));
+	value_text(b, (size_t)i, vb, sizeof(vb));
+	return strcmp(va, vb) == 0;
+}

@@ -78,6 +78,7 @@ const char *const *cfg_list(const struct cfg *c, const char *key,
 int cfg_is_set(const struct cfg *c, const char *key);
 
 void cfg_print(const struct cfg *c, FILE *fp);
+int cfg_same(const struct cfg *a, const struct cfg *b, const char *key);
 void cfg_legacy_warnings(const struct cfg *c,
     void (*fn)(const struct cfg_def *d, const char *value));
 

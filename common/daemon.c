@@ -178,6 +178,20 @@ static void log_tick(evutil_socket_t fd, short what, void *arg)
 	log_flush();
 }
 
+/* warn_restart - name each start-only key a reload would change */
+static void warn_restart(struct daemon *d, const struct cfg *old,
+    const struct cfg *fresh)
+{
+	static const char *const common[] = { "user", "chroot", "pid_file",
+	    "metrics_listen", NULL };
+	const char *const *lists[] = { common, d->desc->restart_keys };
+
+	for (size_t l = 0; l < 2; l++)
+		for (const char *const *k = lists[l]; k && *k; k++)
+			if (!cfg_same(old, fresh, *k))
+				log_warn("%s changed: restart to apply it", *k);
+}
+
 /* on_reload - SIGHUP */
 static void on_reload(evutil_socket_t sig, short what, void *arg)
 {
@@ -192,6 +206,7 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	old = d->cfg;
+	warn_restart(d, old, fresh);
 	d->cfg = fresh;
 	if (d->desc->reload && d->desc->reload(d, old, &err) < 0) {
 		log_error("reload failed, keeping the running config: %s", err);

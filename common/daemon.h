@@ -50,6 +50,8 @@ struct daemon_desc {
 	int (*check)(const struct cfg *cfg, const char **err_r);
 	/* bind and build; runs as root before the privilege drop */
 	int (*start)(struct daemon *d, const char **err_r);
+	/* keys only read at start: a reload that changes one warns */
+	const char *const *restart_keys;
 	/* a new, checked config is in daemon_cfg(); 0 or -1 (kept old) */
 	int (*reload)(struct daemon *d, struct cfg *old, const char **err_r);
 	/* stop accepting work */

@@ -41,39 +41,12 @@
 #include "policy_verdict.h"
 #include "spf_async.h"
 #include "spfengine.h"
+#include "spfd_cfg.h"
 #include "spfpolicy.h"
 #include "xalloc.h"
 
 #define ACTION_MAX 2048
-#define WORKERS_MAX 64
 
-static const struct cfg_def spfd_defs[] = {
-	{ "listen", NULL, CFG_LIST, "inet:127.0.0.1:10040", 0, 0, NULL,
-	  "policy listeners: inet:HOST:PORT or unix:PATH" },
-	{ "max_connections", NULL, CFG_INT, "4096", 1, 1000000, NULL,
-	  "concurrent policy client connections" },
-	{ "workers", NULL, CFG_INT, "1", 0, WORKERS_MAX, NULL,
-	  "event-loop threads serving requests (0: one per CPU)" },
-	{ "idle_timeout", NULL, CFG_TIME, "600s", 1000, 86400000LL, NULL,
-	  "close a client connection idle this long between requests" },
-	{ "request_timeout", NULL, CFG_TIME, "30s", 100, 3600000, NULL,
-	  "time a client has to finish sending a request" },
-	{ "unix_socket_mode", NULL, CFG_STR, "0666", 0, 0, NULL,
-	  "permissions of unix: listeners (octal)" },
-	{ "unix_socket_group", NULL, CFG_STR, NULL, 0, 0, NULL,
-	  "group of unix: listeners, e.g. postfix (default: unchanged)" },
-	{ "policy_line_max", NULL, CFG_INT, "4096", 128, 65536, NULL,
-	  "longest attribute line accepted" },
-	{ "policy_attributes_max", NULL, CFG_INT, "100", 10, 10000, NULL,
-	  "most attributes in one request" },
-	{ "policy_request_max", NULL, CFG_INT, "65536", 1024, 1048576, NULL,
-	  "largest request in bytes" },
-	DAEMON_CFG_DEFS,
-	DNS_CFG_DEFS,
-	SPF_ENGINE_CFG_DEFS,
-	SPFPOLICY_CFG_DEFS,
-	CFG_END
-};
 
 /* the engine of one config, shared by every worker */
 struct shared {
@@ -551,22 +524,10 @@ static int spfd_reload(struct daemon *d, struct cfg *old, const char **err_r)
 {
 	struct spfd *s = daemon_data(d);
 	struct shared *sh;
-	size_t n1, n2;
-	const char *const *l1 = cfg_list(old, "listen", &n1);
-	const char *const *l2 = cfg_list(daemon_cfg(d), "listen", &n2);
 
+	(void)old;
 	if ((sh = shared_new(daemon_cfg(d), err_r)) == NULL)
 		return -1;
-	if (n1 != n2)
-		log_warn("listen changed: restart to apply it");
-	else
-		for (size_t i = 0; i < n1; i++)
-			if (strcmp(l1[i], l2[i]) != 0) {
-				log_warn("listen changed: restart to apply it");
-				break;
-			}
-	if (workers_count(old) != workers_count(daemon_cfg(d)))
-		log_warn("workers changed: restart to apply it");
 	for (size_t i = 0; i < s->nw; i++) {
 		struct worker *w = &s->w[i];
 
@@ -644,9 +605,16 @@ static void spfd_finish(struct daemon *d)
 	free(s);
 }
 
+/* keys read at start only (listeners and their threads) */
+static const char *const spfd_restart_keys[] = { "listen", "workers",
+	"max_connections", "idle_timeout", "request_timeout",
+	"unix_socket_mode", "unix_socket_group", "policy_line_max",
+	"policy_attributes_max", "policy_request_max", NULL };
+
 static const struct daemon_desc spfd_desc = {
 	.name = "postern-spfd",
 	.defs = spfd_defs,
+	.restart_keys = spfd_restart_keys,
 	.check = spfd_check,
 	.start = spfd_start,
 	.reload = spfd_reload,

@@ -9,6 +9,8 @@
  * bytes written as \xNN.  An empty SENDER is the null sender: the check
  * is then of postmaster@HELO.  Exit status: 0.
  *
+ * Config: the keys of postern-spfd (-c /etc/postern/postern-spfd.conf
+ * works); the DNS and spf_* keys are the ones that matter here.
  * Trust: the admin's command line; the DNS data it fetches is hostile and
  * handled by the engines.
  */
@@ -22,14 +24,12 @@
 #include "dnscfg.h"
 #include "log.h"
 #include "spf.h"
+#include "spfd_cfg.h"
 #include "spfengine.h"
 #include "xalloc.h"
 
-static const struct cfg_def query_defs[] = {
-	DNS_CFG_DEFS,
-	SPF_ENGINE_CFG_DEFS,
-	CFG_END
-};
+/* the daemon's table: -c reads a postern-spfd.conf as it is */
+#define query_defs spfd_defs
 
 /* put_field - a field with tabs, newlines and non-printables escaped */
 static void put_field(const char *s)
