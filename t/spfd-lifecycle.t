@@ -102,6 +102,8 @@ with section("privilege drop"):
         pt.skip("not root", 3)
     else:
         d = start_conf("user = nobody\n")
+        ok(pt.wait_until(lambda: "running as nobody" in d.log_text(), 5),
+           "drop logged")
         uid = None
         with open("/proc/%d/status" % d.proc.pid) as fp:
             for line in fp:
@@ -110,7 +112,6 @@ with section("privilege drop"):
         nobody = int(subprocess.check_output(["id", "-u", "nobody"]))
         is_(uid, [str(nobody)] * 4, "real, effective, saved and fs uid "
             "are nobody's")
-        like(d.log_text(), r"running as nobody", "drop logged")
         is_(pt.action_word(pt.policy_query(d.policy_addr,
                                            req("a@pass.example.com"))),
             "PREPEND", "still answers after the drop")
