@@ -192,6 +192,19 @@ void metrics_collector(struct metrics *m, metrics_collect_fn *fn, void *arg)
 	m->ncoll++;
 }
 
+/* label_value - a label value escaped as the text format requires */
+static void label_value(struct buf *out, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			buf_appendc(out, '\\');
+		if (*v == '\n')
+			buf_appends(out, "\\n");
+		else
+			buf_appendc(out, *v);
+	}
+}
+
 /* metrics_render - the text exposition format */
 void metrics_render(struct metrics *m, struct buf *out)
 {
@@ -222,9 +235,11 @@ void metrics_render(struct metrics *m, struct buf *out)
 			    c->nvalues ? c->counts[0] : 0.0);
 			continue;
 		}
-		for (size_t j = 0; j < c->nvalues; j++)
-			buf_appendf(out, "%s{%s=\"%s\"} %.17g\n", c->name,
-			    c->label, c->values[j], c->counts[j]);
+		for (size_t j = 0; j < c->nvalues; j++) {
+			buf_appendf(out, "%s{%s=\"", c->name, c->label);
+			label_value(out, c->values[j]);
+			buf_appendf(out, "\"} %.17g\n", c->counts[j]);
+		}
 	}
 	pthread_mutex_unlock(&m->lock);
 	for (size_t i = 0; i < m->ncoll; i++)

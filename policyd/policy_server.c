@@ -21,6 +21,7 @@
 #include "inet.h"
 #include "listen.h"
 #include "log.h"
+#include "metrics.h"
 #include "policy_server.h"
 #include "xalloc.h"
 
@@ -111,6 +112,8 @@ static void bad_request(struct policy_conn *pc, const char *why)
 {
 	log_warn("malformed request from %s: %s; closing connection",
 	    pc->peer, why);
+	if (pc->ps->cfg.m_malformed)
+		metric_inc(pc->ps->cfg.m_malformed, why);
 	conn_close(pc);
 }
 
@@ -312,6 +315,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		describe_peer(sa, peer, sizeof(peer));
 		log_warn("connection limit %zu reached; refusing %s",
 		    ps->cfg.max_conns, peer);
+		if (ps->cfg.m_refused)
+			metric_inc(ps->cfg.m_refused, NULL);
 		close(fd);
 		return;
 	}

@@ -43,6 +43,8 @@ struct policy_server_config {
 	int unix_mode;			/* permissions of unix sockets */
 	gid_t unix_gid;			/* their group, or (gid_t)-1 */
 	struct policy_limits limits;
+	struct metric *m_malformed;	/* by reason, or NULL */
+	struct metric *m_refused;	/* over the connection limit, or NULL */
 };
 
 int policy_listeners_open(const struct policy_server_config *cfg,

@@ -477,6 +477,10 @@ static int spfd_start(struct daemon *d, const char **err_r)
 	if (policy_listeners_open(&pcfg, &s->fds, err_r) < 0)
 		return -1;
 	s->nfds = pcfg.nlisten;
+	pcfg.m_malformed = metrics_counter(m, "policy_malformed_total",
+	    "requests refused as malformed, by reason", "reason");
+	pcfg.m_refused = metrics_counter(m, "policy_refused_total",
+	    "connections refused over max_connections", NULL);
 	s->m_requests = metrics_counter(m, "spf_requests_total",
 	    "policy requests received", NULL);
 	s->m_results = metrics_counter(m, "spf_results_total",

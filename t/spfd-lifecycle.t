@@ -133,6 +133,14 @@ with section("metrics endpoint"):
          "latency histogram")
     like(body, r'(?m)^postern_dns_errors_total\{kind="timeout"\} \d+$',
          "DNS errors by kind")
+    c = pt.PolicyClient(d.policy_addr)
+    c.send_raw(b"no equals sign\n")
+    ok(c.wait_closed(5), "malformed request: connection closed")
+    body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport,
+                                  timeout=5).read().decode()
+    like(body, r'(?m)^postern_policy_malformed_total'
+         r'\{reason="line without \\"=\\""\} 1$',
+         "malformed requests counted by reason, label escaped")
     try:
         urllib.request.urlopen("http://127.0.0.1:%d/other" % mport,
                                timeout=5)
