@@ -354,6 +354,9 @@ server:
 	module-config: "iterator"
 	local-zone: "." refuse
 	local-zone: "example." static
+	# a zone apex SOA, as every real zone has: negative answers carry it,
+	# so resolvers may cache NXDOMAIN/no-data for its minimum (RFC 2308)
+	local-data: "example. 3600 IN SOA ns.example. hostmaster.example. 1 3600 600 86400 300"
 
 	# alpha: pass for 192.0.2.1-127 and via include (a, mx), else -all
 	local-data: 'alpha.example. 3600 IN TXT "v=spf1 ip4:192.0.2.0/25 include:_spf.alpha.example -all"'
