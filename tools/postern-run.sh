@@ -1,16 +1,40 @@
 #!/bin/sh
 # postern-run.sh - run every postern daemon in the foreground on
 # 127.0.0.1 with its embedded defaults, and print the Postfix main.cf
-# lines that hook them in.  Ctrl-C stops them all.
+# lines that hook them in.  Ctrl-C stops them all; if one daemon stops,
+# the others are stopped too and its exit status is returned.
 #
 # Usage: sh tools/postern-run.sh [BUILDDIR]
-set -eu
+set -u
 
 bdir=${1:-.}
 spfd="$bdir/policyd/postern-spfd"
 spf_listen=inet:127.0.0.1:10040
 
 [ -x "$spfd" ] || { echo "postern-run: $spfd not built" >&2; exit 1; }
+
+pids=""
+stop() {
+	trap - INT TERM
+	[ -n "$pids" ] && kill $pids 2>/dev/null
+	wait 2>/dev/null
+}
+trap 'stop; exit 0' INT TERM
+
+"$spfd" -f -o listen=$spf_listen &
+pids="$pids $!"
+
+# give each daemon a moment to bind (or fail)
+sleep 1
+for p in $pids; do
+	if ! kill -0 "$p" 2>/dev/null; then
+		wait "$p"
+		rc=$?
+		echo "postern-run: a daemon failed to start (exit $rc)" >&2
+		stop
+		exit "$rc"
+	fi
+done
 
 cat <<CONF
 # ---------------------------------------------------------------------
@@ -28,16 +52,15 @@ smtpd_policy_service_timeout = 100s
 # ---------------------------------------------------------------------
 CONF
 
-pids=""
-stop() {
-	trap - INT TERM EXIT
-	[ -n "$pids" ] && kill $pids 2>/dev/null
-	wait 2>/dev/null
-	exit 0
-}
-trap stop INT TERM EXIT
-
-"$spfd" -f -o listen=$spf_listen &
-pids="$pids $!"
-
-wait
+# return when any daemon ends
+while :; do
+	for p in $pids; do
+		if ! kill -0 "$p" 2>/dev/null; then
+			wait "$p"
+			rc=$?
+			stop
+			exit "$rc"
+		fi
+	done
+	sleep 1
+done
