@@ -75,6 +75,20 @@ test)
 		make -C _build-asan -j"$jobs" check || rc=1
 		count _build-asan
 	fi
+	# the libFuzzer targets: built with clang and run briefly over their
+	# corpora, so a target that no longer builds or crashes at once shows
+	if [ $rc = 0 ]; then
+		if make -C _build fuzz-run FUZZ_SECONDS=5 >_build/fuzz.log 2>&1
+		then
+			pass=$((pass + 1))
+			echo "PASS: fuzz targets build and run (5 s each)"
+		else
+			fail=$((fail + 1))
+			rc=1
+			echo "FAIL: fuzz targets (see _build/fuzz.log):"
+			tail -n 20 _build/fuzz.log
+		fi
+	fi
 	for d in _build _build-asan; do
 		[ -f "$d/test-suite.log" ] &&
 		    grep -E '^(FAIL|ERROR|XPASS):' "$d/test-suite.log" |
