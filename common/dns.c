@@ -400,12 +400,26 @@ struct sockev {
 	struct sockev *next;
 };
 
+/*
+ * Lifetimes.  A dns_pending is one question on the wire; it belongs to
+ * c-ares from ares_query() until ares_done(), and is freed there, except
+ * when c-ares answers synchronously inside ares_query() (no usable server,
+ * no socket, a name c-ares refuses such as .onion): then the answer is
+ * kept and delivered from a zero timer, and the timer frees it.  Waiters
+ * (dns_lookup) are called at most once, always from the event loop, never
+ * while the client is being freed; a lookup cancelled from inside its own
+ * callback is left alone (it is freed right after the callback).  Cache
+ * hits are lookups too, kept on the client's list until delivered.
+ */
 struct dns_pending {
 	struct dns_client *c;
 	char *name;
 	uint16_t type;
 	struct dns_lookup *waiters;
-	struct event *deadline;
+	struct event *deadline;	/* our time limit, or early delivery */
+	struct dns_answer *early;	/* answered inside ares_query() */
+	int in_query;		/* inside ares_query() */
+	int finished;		/* c-ares is done with it */
 	int done;		/* waiters served (answer or deadline) */
 	struct dns_pending *next;
 };
@@ -417,7 +431,8 @@ struct dns_lookup {
 	void *arg;
 	struct dns_answer *ans;	/* cache hit waiting for delivery */
 	struct event *ev;	/* deferred delivery of a cache hit */
-	struct dns_lookup *next;
+	int in_callback;
+	struct dns_lookup *next, *prev;	/* waiters, or the client's hits */
 };
 
 struct dns_client {
@@ -427,6 +442,7 @@ struct dns_client {
 	struct event *timer;
 	struct sockev *socks;
 	struct dns_pending *pending;
+	struct dns_lookup *hits;	/* cache hits not yet delivered */
 	int freeing;
 };
 
@@ -514,7 +530,8 @@ struct dns_client *dns_client_new(struct dns_resolver *r,
 	return c;
 }
 
-/* pending_deliver - give every waiter the answer, then mark done */
+/* pending_deliver - give every waiter the answer (unless the client is
+ * being freed: then waiters are dropped uncalled), then mark done */
 static void pending_deliver(struct dns_pending *p, struct dns_answer *a)
 {
 	struct dns_lookup *l;
@@ -527,21 +544,28 @@ static void pending_deliver(struct dns_pending *p, struct dns_answer *a)
 	while ((l = p->waiters) != NULL) {
 		p->waiters = l->next;
 		l->p = NULL;
-		if (l->cb)
+		if (l->cb && !p->c->freeing) {
+			l->in_callback = 1;
 			l->cb(l->arg, a);
+		}
 		free(l);
 	}
 }
 
-/* pending_unlink - remove p from the client's list */
-static void pending_unlink(struct dns_client *c, struct dns_pending *p)
+/* pending_free - unlink from the client and free */
+static void pending_free(struct dns_pending *p)
 {
 	struct dns_pending **pp;
 
-	for (pp = &c->pending; *pp && *pp != p; pp = &(*pp)->next)
+	for (pp = &p->c->pending; *pp && *pp != p; pp = &(*pp)->next)
 		;
 	if (*pp)
 		*pp = p->next;
+	if (p->deadline)
+		event_free(p->deadline);
+	dns_answer_unref(&p->early);
+	free(p->name);
+	free(p);
 }
 
 /* ares_done - a query finished (or was cancelled by ares_destroy) */
@@ -553,31 +577,52 @@ static void ares_done(void *arg, int status, int timeouts,
 	struct dns_answer *a;
 
 	(void)timeouts;
-	if (status == ARES_EDESTRUCTION || status == ARES_ECANCELLED) {
+	if (status == ARES_EDESTRUCTION || status == ARES_ECANCELLED)
 		a = dns_answer_new(DNS_TIMEOUT);
-	} else {
+	else
 		a = answer_from_ares(c->r, p->name, p->type, status, abuf,
 		    alen);
+	p->finished = 1;
+	if (p->in_query) {
+		/* called from inside ares_query(): deliver later */
+		p->early = a;
+		return;
 	}
 	if (!p->done)
 		pending_deliver(p, a);
 	dns_answer_unref(&a);
-	pending_unlink(c, p);
-	free(p->name);
-	free(p);
+	pending_free(p);
 }
 
-/* deadline_event - our own limit on one lookup */
+/* deadline_event - our own limit on one lookup, or the delivery of an
+ * answer c-ares gave inside ares_query() */
 static void deadline_event(evutil_socket_t fd, short what, void *arg)
 {
 	struct dns_pending *p = arg;
-	struct dns_answer *a = dns_answer_new(DNS_TIMEOUT);
+	struct dns_answer *a;
 
 	(void)fd;
 	(void)what;
+	if (p->finished) {
+		pending_deliver(p, p->early);
+		pending_free(p);
+		return;
+	}
+	a = dns_answer_new(DNS_TIMEOUT);
 	count_status(p->c->r, DNS_TIMEOUT);
 	pending_deliver(p, a);	/* p stays until c-ares lets go of it */
 	dns_answer_unref(&a);
+}
+
+/* hit_unlink - take a cache-hit lookup off the client's list */
+static void hit_unlink(struct dns_lookup *l)
+{
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		l->c->hits = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
 }
 
 /* cached_event - deliver a cache hit from the event loop */
@@ -587,7 +632,9 @@ static void cached_event(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	hit_unlink(l);
 	event_free(l->ev);
+	l->in_callback = 1;
 	l->cb(l->arg, l->ans);
 	dns_answer_unref(&l->ans);
 	free(l);
@@ -595,17 +642,21 @@ static void cached_event(evutil_socket_t fd, short what, void *arg)
 
 /*
  * dns_client_lookup - look up (name, type).  The callback runs later from
- * the event loop, exactly once, unless the lookup is cancelled; the
- * callback must take its own reference to keep the answer.  Concurrent
- * lookups of the same question share one query.
+ * the event loop, exactly once, unless the lookup is cancelled first; it
+ * must take its own reference to keep the answer.  Concurrent lookups of
+ * the same question share one query.  NULL while the client is freed.
  */
 struct dns_lookup *dns_client_lookup(struct dns_client *c, const char *name,
     uint16_t type, dns_callback *cb, void *arg)
 {
-	struct dns_lookup *l = xcalloc(1, sizeof(*l));
+	struct dns_lookup *l;
 	struct dns_pending *p;
 	struct timeval tv;
+	int fresh;
 
+	if (c->freeing)
+		return NULL;
+	l = xcalloc(1, sizeof(*l));
 	l->c = c;
 	l->cb = cb;
 	l->arg = arg;
@@ -614,6 +665,10 @@ struct dns_lookup *dns_client_lookup(struct dns_client *c, const char *name,
 	else
 		l->ans = dns_cache_get(c->r, name, type);
 	if (l->ans) {
+		l->next = c->hits;
+		if (c->hits)
+			c->hits->prev = l;
+		c->hits = l;
 		l->ev = evtimer_new(c->base, cached_event, l);
 		tv.tv_sec = tv.tv_usec = 0;
 		evtimer_add(l->ev, &tv);
@@ -622,7 +677,8 @@ struct dns_lookup *dns_client_lookup(struct dns_client *c, const char *name,
 	for (p = c->pending; p; p = p->next)
 		if (!p->done && p->type == type && dns_name_equal(p->name, name))
 			break;
-	if (p == NULL) {
+	fresh = p == NULL;
+	if (fresh) {
 		p = xcalloc(1, sizeof(*p));
 		p->c = c;
 		p->name = xstrdup(name);
@@ -630,27 +686,38 @@ struct dns_lookup *dns_client_lookup(struct dns_client *c, const char *name,
 		p->next = c->pending;
 		c->pending = p;
 		p->deadline = evtimer_new(c->base, deadline_event, p);
-		tv.tv_sec = c->r->cfg.timeout_ms / 1000;
-		tv.tv_usec = (c->r->cfg.timeout_ms % 1000) * 1000;
-		evtimer_add(p->deadline, &tv);
-		STAT_INC(c->r, queries);
-		ares_query(c->ch, name, ns_c_in, type, ares_done, p);
-		client_rearm(c);
 	}
+	/* the waiter is linked before c-ares can possibly answer */
 	l->p = p;
 	l->next = p->waiters;
 	p->waiters = l;
+	if (!fresh)
+		return l;	/* an existing query: just wait for it */
+	p->in_query = 1;
+	STAT_INC(c->r, queries);
+	ares_query(c->ch, name, ns_c_in, type, ares_done, p);
+	p->in_query = 0;
+	if (p->finished) {
+		tv.tv_sec = tv.tv_usec = 0;	/* deliver p->early soon */
+	} else {
+		tv.tv_sec = c->r->cfg.timeout_ms / 1000;
+		tv.tv_usec = (c->r->cfg.timeout_ms % 1000) * 1000;
+		client_rearm(c);
+	}
+	evtimer_add(p->deadline, &tv);
 	return l;
 }
 
-/* dns_lookup_cancel - the callback will not be called; l is freed */
+/* dns_lookup_cancel - the callback will not be called; l is freed.  A
+ * no-op from inside l's own callback (l is freed after it returns). */
 void dns_lookup_cancel(struct dns_lookup *l)
 {
 	struct dns_lookup **pp;
 
-	if (l == NULL)
+	if (l == NULL || l->in_callback)
 		return;
 	if (l->p == NULL) {	/* cache hit not yet delivered */
+		hit_unlink(l);
 		event_free(l->ev);
 		dns_answer_unref(&l->ans);
 		free(l);
@@ -663,7 +730,8 @@ void dns_lookup_cancel(struct dns_lookup *l)
 	free(l);
 }
 
-/* dns_client_free - cancel everything, release the channel */
+/* dns_client_free - drop every lookup without calling it back, release
+ * the channel */
 void dns_client_free(struct dns_client **cp)
 {
 	struct dns_client *c = *cp;
@@ -672,7 +740,19 @@ void dns_client_free(struct dns_client **cp)
 	if (c == NULL)
 		return;
 	c->freeing = 1;
-	ares_destroy(c->ch);	/* runs ares_done for every pending */
+	ares_destroy(c->ch);	/* ares_done for each query on the wire */
+	while (c->pending) {	/* answered early, not yet delivered */
+		pending_deliver(c->pending, NULL);
+		pending_free(c->pending);
+	}
+	while (c->hits) {
+		struct dns_lookup *l = c->hits;
+
+		hit_unlink(l);
+		event_free(l->ev);
+		dns_answer_unref(&l->ans);
+		free(l);
+	}
 	while (c->socks) {
 		struct sockev *s = c->socks;
 

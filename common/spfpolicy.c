@@ -22,7 +22,8 @@
 
 #define HELO_CACHE_MAX 20000
 #define INSTANCE_TTL 3600	/* seconds a message's decision is kept */
-#define HEADER_MAX 1024
+#define HEADER_MAX 1536
+#define HDR_PEER_MAX 255	/* bytes of a peer string in a header */
 
 enum reject_mode { R_FAIL, R_NOT_PASS, R_SOFTFAIL, R_NULL, R_FALSE,
 	R_NO_CHECK };
@@ -71,6 +72,9 @@ struct spfpolicy_txn {
 	const char *wl_comment;		/* set: X-Comment whitelisted */
 	const char *wl_domain;
 	struct remembered *cached;
+	/* peer strings as they go into headers: cut to the SMTP limits
+	 * (RFC 5321 4.5.3.1) so a header always fits its buffer */
+	char hhelo[HDR_PEER_MAX + 1], hsender[HDR_PEER_MAX + 1];
 };
 
 /* ------------------------------------------------------------- config */
@@ -245,6 +249,8 @@ struct spfpolicy_txn *spfpolicy_txn_new(struct spfpolicy *p,
 	t->p = p;
 	for (size_t i = 0; i < sizeof(src) / sizeof(src[0]); i++)
 		*dst[i] = xstrdup(*src[i] ? *src[i] : "");
+	snprintf(t->hhelo, sizeof(t->hhelo), "%s", t->f.helo);
+	snprintf(t->hsender, sizeof(t->hsender), "%s", t->f.sender);
 	t->ip_ok = ip_parse(t->f.client_address, &t->ip) == 0;
 	if (t->ip_ok)
 		ip_unmap(&t->ip);
@@ -477,9 +483,9 @@ static void add_header(const struct spfpolicy_txn *t, struct verdict *v,
 	if (p->header == H_NONE)
 		return;
 	if (helo_identity || *t->f.sender == '\0')
-		snprintf(who, sizeof(who), "postmaster@%s", t->f.helo);
+		snprintf(who, sizeof(who), "postmaster@%s", t->hhelo);
 	else
-		snprintf(who, sizeof(who), "%s", t->f.sender);
+		snprintf(who, sizeof(who), "%s", t->hsender);
 	buf_init(&h, HEADER_MAX);
 	buf_init(&c, HEADER_MAX);
 	if (p->header == H_AR) {
@@ -489,7 +495,7 @@ static void add_header(const struct spfpolicy_txn *t, struct verdict *v,
 		buf_appendc(&h, ' ');
 		hdr_comment_append(&h, c.data);
 		if (helo_identity)
-			authres_prop(&h, "smtp.helo", t->f.helo);
+			authres_prop(&h, "smtp.helo", t->hhelo);
 		else
 			authres_prop_addr(&h, "smtp.mailfrom", who);
 		verdict_prepend(v, "Authentication-Results", "%s", h.data);
@@ -503,7 +509,7 @@ static void add_header(const struct spfpolicy_txn *t, struct verdict *v,
 		buf_appends(&h, "; envelope-from=");
 		hdr_value_append(&h, who);
 		buf_appends(&h, "; helo=");
-		hdr_value_append(&h, *t->f.helo ? t->f.helo : "unknown");
+		hdr_value_append(&h, *t->hhelo ? t->hhelo : "unknown");
 		if (!p->hide_receiver) {
 			buf_appends(&h, "; receiver=");
 			hdr_value_append(&h, spf_engine_receiver(p->engine));
@@ -623,10 +629,17 @@ void spfpolicy_txn_verdict(struct spfpolicy_txn *t, struct verdict *v)
 		return;
 	}
 	if (t->wl_comment) {
-		verdict_prepend(v, "X-Comment", "SPF skipped for whitelisted "
-		    "relay%s%s - client-ip=%s; helo=%s; envelope-from=%s",
-		    t->wl_domain ? " of " : "", t->wl_domain ? t->wl_domain :
-		    "", t->f.client_address, t->f.helo, t->f.sender);
+		struct buf x;
+
+		buf_init(&x, HEADER_MAX);
+		buf_appendf(&x, "SPF skipped for whitelisted relay%s%s - "
+		    "client-ip=%s; helo=", t->wl_domain ? " of " : "",
+		    t->wl_domain ? t->wl_domain : "", t->f.client_address);
+		hdr_value_append(&x, t->hhelo);
+		buf_appends(&x, "; envelope-from=");
+		hdr_value_append(&x, t->hsender);
+		verdict_prepend(v, "X-Comment", "%s", x.data);
+		buf_free(&x);
 		verdict_logf(v, "spf", "%s", "skipped");
 		log_facts(t, v);
 		verdict_logf(v, "reason", "%s", t->wl_comment);

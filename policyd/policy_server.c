@@ -35,10 +35,13 @@ struct policy_conn {
 	struct event *rev, *wev;
 	struct buf in, out;
 	struct policy_req req;
+	struct event *pev;	/* process buffered input from the loop */
 	int pending;		/* handler owns the request */
 	int eof;		/* client closed its side */
 	int dead;		/* close once the pending reply is done */
+	int closing;		/* server stopping: close when flushed */
 	int started;		/* part of a request received */
+	long long req_start;	/* when its first byte came (ms) */
 	unsigned long long id;
 	char peer[PEER_MAX];
 	struct policy_conn *prev, *next;
@@ -61,6 +64,24 @@ struct policy_server {
 static void conn_close(struct policy_conn *pc);
 static void conn_process(struct policy_conn *pc);
 
+/* now_ms - monotonic milliseconds */
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* request_started - the first byte of a request: its deadline starts */
+static void request_started(struct policy_conn *pc)
+{
+	if (!pc->started) {
+		pc->started = 1;
+		pc->req_start = now_ms();
+	}
+}
+
 /* ms_tv - milliseconds to timeval */
 static struct timeval ms_tv(unsigned ms)
 {
@@ -74,11 +95,19 @@ static struct timeval ms_tv(unsigned ms)
  * an armed persistent event only moves its timer: no system call) */
 static void conn_arm_read(struct policy_conn *pc)
 {
+	struct timeval tv;
+
 	if (pc->eof)
 		return;
-	struct timeval tv = ms_tv(pc->started ?
-	    pc->ps->cfg.request_timeout_ms : pc->ps->cfg.idle_timeout_ms);
+	if (pc->started) {
+		/* a deadline for the whole request, not per byte */
+		long long left = pc->req_start +
+		    pc->ps->cfg.request_timeout_ms - now_ms();
 
+		tv = ms_tv(left > 0 ? (unsigned)left : 1);
+	} else {
+		tv = ms_tv(pc->ps->cfg.idle_timeout_ms);
+	}
 	event_add(pc->rev, &tv);
 }
 
@@ -120,12 +149,20 @@ static void bad_request(struct policy_conn *pc, const char *why)
 /* conn_process - parse buffered lines until a request is complete */
 static void conn_process(struct policy_conn *pc)
 {
+	size_t pos = 0;		/* consumed once, not per line */
+
 	while (!pc->pending && !pc->dead) {
-		char *nl = memchr(pc->in.data, '\n', pc->in.len);
-		const char *why;
+		char *nl = memchr(pc->in.data + pos, '\n', pc->in.len - pos);
+		const char *line = pc->in.data + pos, *why;
 		enum policy_feed f;
 
+		if (pc->closing) {
+			if (pc->out.len == 0)
+				conn_close(pc);	/* else conn_write does */
+			return;
+		}
 		if (nl == NULL) {
+			buf_consume(&pc->in, pos);
 			if (pc->in.len > pc->req.lim.line_max) {
 				bad_request(pc, "line too long");
 				return;
@@ -141,22 +178,33 @@ static void conn_process(struct policy_conn *pc)
 			conn_arm_read(pc);
 			return;
 		}
-		pc->started = 1;
-		f = policy_req_line(&pc->req, pc->in.data,
-		    (size_t)(nl - pc->in.data), &why);
-		buf_consume(&pc->in, (size_t)(nl - pc->in.data) + 1);
+		request_started(pc);
+		pos = (size_t)(nl - pc->in.data) + 1;
+		f = policy_req_line(&pc->req, line, (size_t)(nl - line), &why);
 		if (f == POLICY_BAD) {
 			bad_request(pc, why);
 			return;
 		}
 		if (f == POLICY_DONE) {
 			/* the read event stays armed (no epoll change per
-			 * request); conn_read only buffers while pending */
+			 * request); conn_read only buffers while pending.
+			 * The handler may answer at once: policy_reply()
+			 * then schedules the rest, never recursing here. */
+			buf_consume(&pc->in, pos);
 			pc->pending = 1;
 			pc->ps->fn(pc, &pc->req, pc->ps->arg);
-			return;	/* policy_reply() continues the loop */
+			return;
 		}
 	}
+	buf_consume(&pc->in, pos);
+}
+
+/* process_cb - continue with buffered input after a reply */
+static void process_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_process(arg);
 }
 
 /* conn_read - readable or timed out */
@@ -169,6 +217,11 @@ static void conn_read(evutil_socket_t fd, short what, void *arg)
 	if (what & EV_TIMEOUT) {
 		if (pc->pending)
 			return;		/* our handler is slow, not the client */
+		if (pc->started && now_ms() - pc->req_start <
+		    pc->ps->cfg.request_timeout_ms) {
+			conn_arm_read(pc);
+			return;
+		}
 		if (pc->started)
 			log_info("timeout reading a request from %s",
 			    pc->peer);
@@ -186,7 +239,7 @@ static void conn_read(evutil_socket_t fd, short what, void *arg)
 		pc->eof = 1;
 		event_del(pc->rev);	/* nothing more will come */
 	} else {
-		pc->started = 1;
+		request_started(pc);
 		if (buf_append(&pc->in, chunk, (size_t)n) < 0) {
 			bad_request(pc, "request too large");
 			return;
@@ -194,6 +247,8 @@ static void conn_read(evutil_socket_t fd, short what, void *arg)
 	}
 	if (!pc->pending)
 		conn_process(pc);
+	else if (pc->in.len >= pc->req.lim.line_max)
+		event_del(pc->rev);	/* enough queued: let TCP push back */
 }
 
 /* conn_write - writable again, or write timed out */
@@ -206,7 +261,8 @@ static void conn_write(evutil_socket_t fd, short what, void *arg)
 		conn_close(pc);
 		return;
 	}
-	if (pc->out.len == 0 && pc->eof && pc->in.len == 0)
+	if (pc->out.len == 0 && !pc->pending &&
+	    (pc->closing || (pc->eof && pc->in.len == 0)))
 		conn_close(pc);
 }
 
@@ -231,17 +287,20 @@ void policy_reply(struct policy_conn *pc, const char *action)
 		conn_close(pc);
 		return;
 	}
-	if (pc->ps->stopping && pc->in.len == 0) {
+	if (pc->ps->stopping)
+		pc->closing = 1;
+	if (pc->closing || (pc->eof && pc->in.len == 0)) {
 		if (pc->out.len == 0)
 			conn_close(pc);
 		return;
 	}
-	if (pc->eof && pc->in.len == 0) {
-		if (pc->out.len == 0)
-			conn_close(pc);
-		return;
-	}
-	conn_process(pc);
+	/* more requests may be buffered: continue from the event loop */
+	pc->started = pc->in.len > 0;
+	if (pc->started)
+		pc->req_start = now_ms();
+	if (!pc->eof)
+		event_add(pc->rev, NULL);	/* if backpressure paused it */
+	event_active(pc->pev, EV_TIMEOUT, 1);
 	return;
 overflow:
 	log_error("reply to %s does not fit; closing", pc->peer);
@@ -268,6 +327,7 @@ static void conn_close(struct policy_conn *pc)
 	__atomic_sub_fetch(&ps->nconns, 1, __ATOMIC_RELAXED);
 	event_free(pc->rev);
 	event_free(pc->wev);
+	event_free(pc->pev);
 	close(pc->fd);
 	buf_free(&pc->in);
 	buf_free(&pc->out);
@@ -336,6 +396,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	pc->rev = event_new(ps->base, fd, EV_READ | EV_PERSIST, conn_read,
 	    pc);
 	pc->wev = event_new(ps->base, fd, EV_WRITE, conn_write, pc);
+	pc->pev = event_new(ps->base, -1, 0, process_cb, pc);
 	pc->next = ps->conns;
 	if (ps->conns)
 		ps->conns->prev = pc;
@@ -453,6 +514,8 @@ void policy_server_stop(struct policy_server *ps)
 		next = pc->next;
 		if (!pc->pending && pc->out.len == 0)
 			conn_close(pc);
+		else
+			pc->closing = 1;	/* after the reply is out */
 	}
 }
 

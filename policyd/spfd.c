@@ -45,7 +45,7 @@
 #include "spfpolicy.h"
 #include "xalloc.h"
 
-#define ACTION_MAX 2048
+#define ACTION_MAX (VERDICT_HEADER_MAX + 64)	/* PREPEND + a header */
 
 
 /* the engine of one config, shared by every worker */
