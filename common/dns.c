@@ -3,8 +3,9 @@
  *
  * Threads: a dns_resolver (config, cache, counters) is shared; the cache is
  * guarded by a mutex and counters are atomic.  A dns_client belongs to one
- * event loop thread.  dns_resolve_sync keeps one c-ares channel per thread
- * (destroyed when the thread exits).
+ * event loop thread.  dns_resolve_sync takes a c-ares channel from the
+ * resolver's pool for the call (one per thread resolving at once; all
+ * destroyed with the resolver).
  *
  * Deadlines: c-ares retries with growing per-try timeouts; on top of that
  * every lookup has our own deadline (timeout_ms) after which its waiters
@@ -38,7 +39,8 @@ struct dns_resolver {
 	pthread_mutex_t lock;		/* guards cache and stats */
 	struct lru *cache;		/* "type/name" -> dns_answer */
 	struct dns_stats stats;
-	pthread_key_t sync_key;
+	ares_channel *idle;		/* channels for dns_resolve_sync */
+	size_t nidle, capidle;
 };
 
 /* ---------------------------------------------------------------- names */
@@ -149,6 +151,18 @@ struct dns_answer *dns_cache_get(struct dns_resolver *r, const char *name,
 	return a;
 }
 
+/* answer_cost - bytes an answer holds, for the cache's memory bound */
+static size_t answer_cost(const struct dns_answer *a)
+{
+	size_t n = sizeof(*a) + a->n * sizeof(a->rr[0]) + 64;
+
+	for (size_t i = 0; i < a->n; i++) {
+		n += a->rr[i].txt ? a->rr[i].txt_len + 1 : 0;
+		n += a->rr[i].name ? strlen(a->rr[i].name) + 1 : 0;
+	}
+	return n;
+}
+
 /* cache_put - remember an answer for its TTL (failures are not kept) */
 static void cache_put(struct dns_resolver *r, const char *name, uint16_t type,
     struct dns_answer *a)
@@ -175,7 +189,8 @@ static void cache_put(struct dns_resolver *r, const char *name, uint16_t type,
 	if (ttl == 0)
 		return;
 	pthread_mutex_lock(&r->lock);
-	lru_put(r->cache, key, dns_answer_ref(a), clock_sec() + (time_t)ttl);
+	lru_put(r->cache, key, dns_answer_ref(a), clock_sec() + (time_t)ttl,
+	    answer_cost(a) + strlen(key));
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -184,7 +199,7 @@ void dns_cache_flush(struct dns_resolver *r)
 {
 	pthread_mutex_lock(&r->lock);
 	lru_free(&r->cache);
-	r->cache = lru_new(r->cfg.cache_size, free_answer);
+	r->cache = lru_new(r->cfg.cache_size, r->cfg.cache_bytes, free_answer);
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -238,14 +253,6 @@ static int server_to_csv(struct buf *csv, const char *s)
 	return buf_appendf(csv, "%s:%s", host, port ? port : "53");
 }
 
-/* sync_channel_free - thread exit: destroy that thread's channel */
-static void sync_channel_free(void *p)
-{
-	ares_channel ch = p;
-
-	ares_destroy(ch);
-}
-
 /* lib_init - c-ares global init, once per process */
 static void lib_init(void)
 {
@@ -290,9 +297,7 @@ struct dns_resolver *dns_resolver_new(const struct dns_config *cfg,
 		r->servers_csv = buf_steal(&csv);
 	}
 	pthread_mutex_init(&r->lock, NULL);
-	r->cache = lru_new(r->cfg.cache_size, free_answer);
-	if (pthread_key_create(&r->sync_key, sync_channel_free) != 0)
-		log_panic("pthread_key_create failed");
+	r->cache = lru_new(r->cfg.cache_size, r->cfg.cache_bytes, free_answer);
 	return r;
 }
 
@@ -301,17 +306,14 @@ struct dns_resolver *dns_resolver_new(const struct dns_config *cfg,
 void dns_resolver_free(struct dns_resolver **rp)
 {
 	struct dns_resolver *r = *rp;
-	void *ch;
 
 	*rp = NULL;
 	if (r == NULL)
 		return;
 	lru_free(&r->cache);
-	if ((ch = pthread_getspecific(r->sync_key)) != NULL) {
-		sync_channel_free(ch);
-		pthread_setspecific(r->sync_key, NULL);
-	}
-	pthread_key_delete(r->sync_key);
+	for (size_t i = 0; i < r->nidle; i++)
+		ares_destroy(r->idle[i]);
+	free(r->idle);
 	pthread_mutex_destroy(&r->lock);
 	free(r->servers_csv);
 	free(r);
@@ -773,6 +775,34 @@ struct sync_slot {
 	int *left;
 };
 
+/* channel_get - an idle channel of the resolver, or a new one; the pool
+ * grows to the number of threads resolving at once and is freed with
+ * the resolver */
+static ares_channel channel_get(struct dns_resolver *r, const char **err_r)
+{
+	ares_channel ch = NULL;
+
+	pthread_mutex_lock(&r->lock);
+	if (r->nidle)
+		ch = r->idle[--r->nidle];
+	pthread_mutex_unlock(&r->lock);
+	if (ch == NULL && channel_new(r, &ch, NULL, NULL, err_r) < 0)
+		return NULL;
+	return ch;
+}
+
+/* channel_put - back to the pool (nothing pending on it) */
+static void channel_put(struct dns_resolver *r, ares_channel ch)
+{
+	pthread_mutex_lock(&r->lock);
+	if (r->nidle == r->capidle) {
+		r->capidle = r->capidle ? r->capidle * 2 : 4;
+		r->idle = xrealloc(r->idle, r->capidle * sizeof(*r->idle));
+	}
+	r->idle[r->nidle++] = ch;
+	pthread_mutex_unlock(&r->lock);
+}
+
 /* sync_done - completion of one synchronous query */
 static void sync_done(void *arg, int status, int timeouts,
     unsigned char *abuf, int alen)
@@ -798,7 +828,7 @@ static void sync_done(void *arg, int status, int timeouts,
 void dns_resolve_sync(struct dns_resolver *r, const struct dns_question *q,
     size_t n, struct dns_answer **answers_r, unsigned budget_ms)
 {
-	ares_channel ch = pthread_getspecific(r->sync_key);
+	ares_channel ch = NULL;
 	struct sync_slot *slots = xcalloc(n ? n : 1, sizeof(*slots));
 	long long deadline;
 	const char *err;
@@ -818,13 +848,10 @@ void dns_resolve_sync(struct dns_resolver *r, const struct dns_question *q,
 	for (size_t i = 0; i < n; i++) {
 		if (answers_r[i])
 			continue;
-		if (ch == NULL) {
-			if (channel_new(r, &ch, NULL, NULL, &err) < 0) {
-				log_error("dns: cannot create channel: %s", err);
-				answers_r[i] = dns_answer_new(DNS_ERROR);
-				continue;
-			}
-			pthread_setspecific(r->sync_key, ch);
+		if (ch == NULL && (ch = channel_get(r, &err)) == NULL) {
+			log_error("dns: cannot create channel: %s", err);
+			answers_r[i] = dns_answer_new(DNS_ERROR);
+			continue;
 		}
 		slots[i].r = r;
 		slots[i].q = &q[i];
@@ -884,5 +911,7 @@ void dns_resolve_sync(struct dns_resolver *r, const struct dns_question *q,
 			    ARES_SOCKET_BAD);
 		}
 	}
+	if (ch)
+		channel_put(r, ch);
 	free(slots);
 }

@@ -45,6 +45,7 @@ struct dns_config {
 	unsigned timeout_ms;		/* whole lookup, all tries */
 	unsigned tries;			/* per server rotation */
 	size_t cache_size;		/* max entries; 0 disables the cache */
+	size_t cache_bytes;		/* memory bound of the cache */
 	unsigned cache_max_ttl;		/* seconds */
 	unsigned cache_neg_ttl;		/* seconds, cap for NXDOMAIN/NODATA */
 };

@@ -13,6 +13,7 @@ struct dns_resolver *dnscfg_resolver_new(const struct cfg *cfg,
 	dc.timeout_ms = (unsigned)cfg_int(cfg, "dns_timeout");
 	dc.tries = (unsigned)cfg_int(cfg, "dns_tries");
 	dc.cache_size = (size_t)cfg_int(cfg, "dns_cache_size");
+	dc.cache_bytes = (size_t)cfg_int(cfg, "dns_cache_memory") << 20;
 	dc.cache_max_ttl = (unsigned)(cfg_int(cfg, "dns_cache_max_ttl") / 1000);
 	dc.cache_neg_ttl =
 	    (unsigned)(cfg_int(cfg, "dns_cache_negative_ttl") / 1000);

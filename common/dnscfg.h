@@ -22,6 +22,8 @@
 	  "query rounds over the servers before giving up" }, \
 	{ "dns_cache_size", NULL, CFG_INT, "100000", 0, 10000000, NULL, \
 	  "DNS answers kept in the TTL cache (0 disables it)" }, \
+	{ "dns_cache_memory", NULL, CFG_INT, "64", 1, 65536, NULL, \
+	  "megabytes the DNS cache may hold (it drops the oldest answers)" }, \
 	{ "dns_cache_max_ttl", NULL, CFG_TIME, "1d", 0, 7 * 86400000LL, \
 	  NULL, "longest time an answer is cached" }, \
 	{ "dns_cache_negative_ttl", NULL, CFG_TIME, "5m", 0, 86400000LL, \

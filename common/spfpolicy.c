@@ -193,9 +193,9 @@ struct spfpolicy *spfpolicy_new(const struct cfg *cfg,
 	p->authserv_id = xstrdup(*id && strcmp(id, "HOSTNAME") != 0 ? id :
 	    spf_engine_receiver(engine));
 	p->helo_ttl = (unsigned)(cfg_int(cfg, "helo_cache_time") / 1000);
-	p->helo_cache = lru_new(HELO_CACHE_MAX, free_outcome);
+	p->helo_cache = lru_new(HELO_CACHE_MAX, 0, free_outcome);
 	p->instances = lru_new((size_t)cfg_int(cfg, "instance_cache_size"),
-	    free_remembered);
+	    0, free_remembered);
 	return p;
 }
 
@@ -427,7 +427,7 @@ void spfpolicy_txn_supply(struct spfpolicy_txn *t,
 
 		spf_outcome_copy(c, o);
 		helo_key(t, key, sizeof(key));
-		lru_put(p->helo_cache, key, c, time(NULL) + p->helo_ttl);
+		lru_put(p->helo_cache, key, c, time(NULL) + p->helo_ttl, 0);
 	}
 }
 
@@ -587,7 +587,8 @@ static void remember(struct spfpolicy_txn *t, const struct verdict *v)
 	r->code = v->code;
 	memcpy(r->ecode, v->ecode, sizeof(r->ecode));
 	r->text = v->text ? xstrdup(v->text) : NULL;
-	lru_put(t->p->instances, t->f.instance, r, time(NULL) + INSTANCE_TTL);
+	lru_put(t->p->instances, t->f.instance, r, time(NULL) + INSTANCE_TTL,
+	    0);
 }
 
 /* log_facts - " ip=... helo=... from=<...>" after the result */
