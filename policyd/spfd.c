@@ -18,9 +18,9 @@
  * Reload (SIGHUP): a new engine is built from the new config, and each
  *        worker swaps in a new policy on its own thread; requests in
  *        flight finish on the old ones.
- * libspf2: when spf_engine = libspf2 its checks block the event loop
- *        (libspf2 has no asynchronous interface); it is meant for
- *        differential testing, the native engine for production.
+ * libspf2: when spf_engine = libspf2 its checks run on a small thread
+ *        pool (libspf2 has no asynchronous interface), so a slow lookup
+ *        never stalls the event loop; results come back to the worker.
  */
 #include <event2/event.h>
 #include <pthread.h>
@@ -43,9 +43,11 @@
 #include "spfengine.h"
 #include "spfd_cfg.h"
 #include "spfpolicy.h"
+#include "workq.h"
 #include "xalloc.h"
 
 #define ACTION_MAX (VERDICT_HEADER_MAX + 64)	/* PREPEND + a header */
+#define LIBSPF2_THREADS 8	/* concurrent blocking libspf2 checks */
 
 
 /* the engine of one config, shared by every worker */
@@ -83,6 +85,8 @@ struct spfd {
 	size_t nw;
 	int *fds;
 	size_t nfds;
+	struct workq *pool;		/* libspf2 checks (they block) */
+	pthread_mutex_t pool_lock;
 	struct metric *m_requests, *m_results, *m_actions, *m_latency;
 };
 
@@ -93,6 +97,8 @@ struct job {
 	struct spfpolicy_txn *txn;
 	struct timespec start;
 	char queue_id[32];	/* sanitized, for the log line */
+	struct spf_request l2req;	/* a libspf2 check on the pool */
+	struct spf_outcome l2out;
 };
 
 static const double latency_bounds[] = { 0.0005, 0.001, 0.002, 0.005, 0.01,
@@ -206,6 +212,34 @@ static void job_finish(struct job *j)
 
 static void job_advance(struct job *j);
 
+/* spfd_pool - the libspf2 thread pool, started on first use */
+static struct workq *spfd_pool(struct spfd *s)
+{
+	pthread_mutex_lock(&s->pool_lock);
+	if (s->pool == NULL)
+		s->pool = workq_new(LIBSPF2_THREADS);
+	pthread_mutex_unlock(&s->pool_lock);
+	return s->pool;
+}
+
+/* l2_work - a libspf2 check, on a pool thread */
+static void l2_work(void *arg)
+{
+	struct job *j = arg;
+
+	spf_engine_libspf2_check(j->ctx->sh->engine, &j->l2req, &j->l2out);
+}
+
+/* l2_done - back on the worker's loop */
+static void l2_done(void *arg)
+{
+	struct job *j = arg;
+
+	spfpolicy_txn_supply(j->txn, &j->l2out);
+	spf_outcome_clear(&j->l2out);
+	job_advance(j);
+}
+
 /* on_spf_done - a native check finished */
 static void on_spf_done(void *arg, const struct spf_outcome *o)
 {
@@ -228,13 +262,12 @@ static void job_advance(struct job *j)
 			spf_async_start(e, j->ctx->dc, j->w->base, &req,
 			    on_spf_done, j);
 			return;
-		} else {
-			struct spf_outcome o;
-
-			spf_engine_libspf2_check(e, &req, &o);
-			spfpolicy_txn_supply(j->txn, &o);
-			spf_outcome_clear(&o);
 		}
+		/* libspf2 blocks: run it on the pool, continue when done */
+		j->l2req = req;
+		workq_submit(spfd_pool(j->w->s), j->w->base, l2_work, l2_done,
+		    j);
+		return;
 	}
 	job_finish(j);
 }
@@ -470,6 +503,7 @@ static int spfd_start(struct daemon *d, const char **err_r)
 
 	s->d = d;
 	daemon_set_data(d, s);
+	pthread_mutex_init(&s->pool_lock, NULL);
 	s->nw = workers_count(cfg);
 	server_config(cfg, s->nw, &pcfg);
 	if ((s->sh = shared_new(cfg, err_r)) == NULL)
@@ -581,6 +615,7 @@ static void spfd_finish(struct daemon *d)
 
 	if (s == NULL)
 		return;
+	workq_free(&s->pool);	/* running libspf2 checks finish first */
 	for (size_t i = 1; i < s->nw; i++) {
 		if (s->w[i].tid == 0)
 			continue;
@@ -606,6 +641,7 @@ static void spfd_finish(struct daemon *d)
 	free(s->fds);
 	free(s->w);
 	shared_unref(&s->sh);
+	pthread_mutex_destroy(&s->pool_lock);
 	free(s);
 }
 

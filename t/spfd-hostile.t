@@ -107,5 +107,29 @@ with section("peer strings too long for a header"):
         d2.stop()
 
 d.stop()
+
+with section("libspf2 engine: a slow check does not stall the others"):
+    import threading
+    d3 = pt.start_spfd(ub, {"spf_engine": "libspf2", "dns_timeout": "2s",
+                            "spf_time_limit": "4s"}, name="spfd-libspf2")
+    slow_reply = {}
+
+    def slow():
+        slow_reply["r"] = pt.policy_query(
+            d3.policy_addr, req("a@x.%s" % SLOW), timeout=20)
+    th = threading.Thread(target=slow)
+    th.start()
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    r = pt.policy_query(d3.policy_addr, req("a@pass.example.com"))
+    fast = time.monotonic() - t0
+    like(r.get("action", ""), r"^PREPEND Received-SPF: Pass",
+         "libspf2: pass")
+    ok(fast < 1.0, "answered in %.2f s while a slow check runs" % fast)
+    th.join(20)
+    like((slow_reply.get("r") or {}).get("action", ""), r"Temperror",
+         "the slow check ends in temperror")
+    d3.stop()
+
 ub.stop()
 pt.done()
