@@ -40,6 +40,7 @@ struct dns_resolver {
 	struct lru *cache;		/* "type/name" -> dns_answer */
 	struct dns_stats stats;
 	ares_channel *idle;		/* channels for dns_resolve_sync */
+	int refs;			/* atomic */
 	size_t nidle, capidle;
 };
 
@@ -296,19 +297,29 @@ struct dns_resolver *dns_resolver_new(const struct dns_config *cfg,
 		}
 		r->servers_csv = buf_steal(&csv);
 	}
+	r->refs = 1;
 	pthread_mutex_init(&r->lock, NULL);
 	r->cache = lru_new(r->cfg.cache_size, r->cfg.cache_bytes, free_answer);
 	return r;
 }
 
 
-/* dns_resolver_free - release; all clients must be gone */
+/* dns_resolver_ref - share the resolver (and its cache) */
+struct dns_resolver *dns_resolver_ref(struct dns_resolver *r)
+{
+	__atomic_add_fetch(&r->refs, 1, __ATOMIC_ACQ_REL);
+	return r;
+}
+
+/* dns_resolver_free - drop a reference; the last one releases (all
+ * clients must be gone by then) */
 void dns_resolver_free(struct dns_resolver **rp)
 {
 	struct dns_resolver *r = *rp;
 
 	*rp = NULL;
-	if (r == NULL)
+	if (r == NULL ||
+	    __atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	lru_free(&r->cache);
 	for (size_t i = 0; i < r->nidle; i++)

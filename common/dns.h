@@ -2,7 +2,7 @@
  * dns.h - the one DNS resolver every engine uses.
  *
  * Public:
- *   dns_resolver_new/free      configuration + shared TTL cache
+ *   dns_resolver_new/ref/free  configuration + shared TTL cache
  *   dns_cache_get              answer from the cache, or NULL
  *   dns_client_new/free        an asynchronous client on a libevent base
  *   dns_client_lookup          start a lookup; callback with the answer
@@ -66,6 +66,7 @@ typedef void dns_callback(void *arg, struct dns_answer *answer);
 
 struct dns_resolver *dns_resolver_new(const struct dns_config *cfg,
     const char **err_r);
+struct dns_resolver *dns_resolver_ref(struct dns_resolver *r);
 void dns_resolver_free(struct dns_resolver **rp);
 void dns_cache_flush(struct dns_resolver *r);
 

@@ -31,5 +31,6 @@
 
 struct dns_resolver *dnscfg_resolver_new(const struct cfg *cfg,
     const char **err_r);
+int dnscfg_same(const struct cfg *a, const struct cfg *b);
 
 #endif

@@ -24,6 +24,14 @@ struct spf_engine {
 /* spf_engine_new - resolver, limits and engine choice from the config */
 struct spf_engine *spf_engine_new(const struct cfg *cfg, const char **err_r)
 {
+	return spf_engine_new_with(cfg, NULL, err_r);
+}
+
+/* spf_engine_new_with - the same, sharing an existing resolver (and its
+ * cache) when r is not NULL */
+struct spf_engine *spf_engine_new_with(const struct cfg *cfg,
+    struct dns_resolver *r, const char **err_r)
+{
 	struct spf_engine *e = xcalloc(1, sizeof(*e));
 	const char *recv = cfg_str(cfg, "spf_receiver");
 	const char *dexp = cfg_str(cfg, "spf_default_explanation");
@@ -33,7 +41,9 @@ struct spf_engine *spf_engine_new(const struct cfg *cfg, const char **err_r)
 		free(e);
 		return NULL;
 	}
-	if ((e->resolver = dnscfg_resolver_new(cfg, err_r)) == NULL) {
+	if (r)
+		e->resolver = dns_resolver_ref(r);
+	else if ((e->resolver = dnscfg_resolver_new(cfg, err_r)) == NULL) {
 		free(e);
 		return NULL;
 	}

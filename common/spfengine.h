@@ -44,6 +44,8 @@ struct spf_outcome {
 struct spf_engine;
 
 struct spf_engine *spf_engine_new(const struct cfg *cfg, const char **err_r);
+struct spf_engine *spf_engine_new_with(const struct cfg *cfg,
+    struct dns_resolver *r, const char **err_r);
 void spf_engine_free(struct spf_engine **ep);
 
 struct dns_resolver *spf_engine_resolver(struct spf_engine *e);

@@ -104,12 +104,16 @@ struct job {
 static const double latency_bounds[] = { 0.0005, 0.001, 0.002, 0.005, 0.01,
 	0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30 };
 
-/* shared_new - the engine of a config */
-static struct shared *shared_new(const struct cfg *cfg, const char **err_r)
+/* shared_new - the engine of a config; it keeps the DNS resolver (and
+ * its cache) of prev when the DNS settings did not change */
+static struct shared *shared_new(const struct cfg *cfg,
+    const struct shared *prev, const char **err_r)
 {
 	struct shared *sh = xcalloc(1, sizeof(*sh));
+	struct dns_resolver *keep = prev && dnscfg_same(prev->cfg, cfg) ?
+	    spf_engine_resolver(prev->engine) : NULL;
 
-	if ((sh->engine = spf_engine_new(cfg, err_r)) == NULL) {
+	if ((sh->engine = spf_engine_new_with(cfg, keep, err_r)) == NULL) {
 		free(sh);
 		return NULL;
 	}
@@ -506,7 +510,7 @@ static int spfd_start(struct daemon *d, const char **err_r)
 	pthread_mutex_init(&s->pool_lock, NULL);
 	s->nw = workers_count(cfg);
 	server_config(cfg, s->nw, &pcfg);
-	if ((s->sh = shared_new(cfg, err_r)) == NULL)
+	if ((s->sh = shared_new(cfg, NULL, err_r)) == NULL)
 		return -1;
 	if (policy_listeners_open(&pcfg, &s->fds, err_r) < 0)
 		return -1;
@@ -564,7 +568,7 @@ static int spfd_reload(struct daemon *d, struct cfg *old, const char **err_r)
 	struct shared *sh;
 
 	(void)old;
-	if ((sh = shared_new(daemon_cfg(d), err_r)) == NULL)
+	if ((sh = shared_new(daemon_cfg(d), s->sh, err_r)) == NULL)
 		return -1;
 	for (size_t i = 0; i < s->nw; i++) {
 		struct worker *w = &s->w[i];

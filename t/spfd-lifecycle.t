@@ -76,6 +76,37 @@ with section("SIGHUP reload"):
         "running config kept after a failed reload")
     d.stop()
 
+with section("reload keeps the DNS cache unless DNS settings change"):
+    mport = pt.free_port()
+    base = "metrics_listen = inet:127.0.0.1:%d\n" % mport
+
+    def entries():
+        body = urllib.request.urlopen(
+            "http://127.0.0.1:%d/metrics" % mport, timeout=5).read()
+        for line in body.decode().splitlines():
+            if line.startswith("postern_dns_cache_entries "):
+                return int(line.split()[1])
+        return None
+
+    def reload(d, text):
+        n = d.log_text().count("configuration reloaded")
+        with open(d.conf, "w") as fp:
+            fp.write(text)
+        os.kill(d.proc.pid, signal.SIGHUP)
+        return pt.wait_until(lambda: d.log_text().count(
+            "configuration reloaded") > n, 5)
+
+    d = start_conf(base + "dns_timeout = 2s\n")
+    pt.policy_query(d.policy_addr, req("a@pass.example.com"))
+    n0 = entries()
+    ok(n0 and n0 > 0, "answers cached (%s)" % n0)
+    ok(reload(d, base + "dns_timeout = 2s\nHELO_reject = False\n"),
+       "reload (policy change)")
+    is_(entries(), n0, "cache kept")
+    ok(reload(d, base + "dns_timeout = 3s\n"), "reload (DNS change)")
+    is_(entries(), 0, "new resolver, empty cache")
+    d.stop()
+
 with section("graceful SIGTERM"):
     d = start_conf("dns_timeout = 1500ms\nspf_time_limit = 3s\n")
     result = {}
