@@ -22,7 +22,7 @@
 
 #define POLICY_LINE_MAX		4096	/* one attribute line */
 #define POLICY_ATTRS_MAX	100	/* Postfix 3.7 sends about 40 */
-#define POLICY_REQUEST_MAX	(64 * 1024)
+#define POLICY_REQUEST_MAX	(16 * 1024)
 
 enum policy_feed { POLICY_MORE, POLICY_DONE, POLICY_BAD };
 

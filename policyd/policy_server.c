@@ -212,6 +212,7 @@ static void conn_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct policy_conn *pc = arg;
 	char chunk[READ_CHUNK];
+	size_t room;
 	ssize_t n;
 
 	if (what & EV_TIMEOUT) {
@@ -228,7 +229,12 @@ static void conn_read(evutil_socket_t fd, short what, void *arg)
 		conn_close(pc);
 		return;
 	}
-	n = recv(fd, chunk, sizeof(chunk), 0);
+	room = pc->in.max - pc->in.len;	/* never read past the bound */
+	if (room == 0) {
+		bad_request(pc, "request too large");
+		return;
+	}
+	n = recv(fd, chunk, room < sizeof(chunk) ? room : sizeof(chunk), 0);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
@@ -390,7 +396,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	pc->id = ++ps->next_id;
 	describe_peer(sa, pc->peer, sizeof(pc->peer));
 	buf_init(&pc->in, ps->cfg.limits.request_max +
-	    ps->cfg.limits.line_max + READ_CHUNK);
+	    ps->cfg.limits.line_max);
 	buf_init(&pc->out, 64 * 1024);
 	policy_req_init(&pc->req, &ps->cfg.limits);
 	pc->rev = event_new(ps->base, fd, EV_READ | EV_PERSIST, conn_read,

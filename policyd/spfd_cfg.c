@@ -29,7 +29,7 @@ const struct cfg_def spfd_defs[] = {
 	  "longest attribute line accepted" },
 	{ "policy_attributes_max", NULL, CFG_INT, "100", 10, 10000, NULL,
 	  "most attributes in one request" },
-	{ "policy_request_max", NULL, CFG_INT, "65536", 1024, 1048576, NULL,
+	{ "policy_request_max", NULL, CFG_INT, "16384", 1024, 1048576, NULL,
 	  "largest request in bytes" },
 	DAEMON_CFG_DEFS,
 	DNS_CFG_DEFS,
