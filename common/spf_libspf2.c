@@ -137,11 +137,6 @@ static SPF_dns_rr_t *layer_lookup(SPF_dns_server_t *srv, const char *domain,
 	return rr;
 }
 
-/* layer_destroy - libspf2 frees its server */
-static void layer_destroy(SPF_dns_server_t *srv)
-{
-	free(srv);
-}
 
 /* map_result - libspf2 result to ours */
 static enum spf_result map_result(SPF_result_t r, SPF_errcode_t err)
@@ -201,7 +196,9 @@ void spf_engine_libspf2_check(struct spf_engine *e,
 		return;
 	}
 	layer = xcalloc(1, sizeof(*layer));
-	layer->destroy = layer_destroy;
+	/* destroy = NULL: a resolver SPF_server_new_dns() does not own;
+	 * we free it after SPF_server_free() */
+	layer->destroy = NULL;
 	layer->lookup = layer_lookup;
 	layer->name = "postern";
 	layer->hook = &ctx;
@@ -249,5 +246,6 @@ void spf_engine_libspf2_check(struct spf_engine *e,
 		SPF_response_free(resp);
 	SPF_request_free(sr);
 	SPF_server_free(srv);
+	free(layer);
 	free(sender);
 }
