@@ -7,10 +7,10 @@ set -eu
 
 PACKAGES="
   build-essential autoconf automake libtool pkg-config
-  libevent-dev libc-ares-dev libspf2-dev
+  libevent-dev libc-ares-dev libspf2-dev liblmdb-dev libhiredis-dev
   clang libclang-rt-14-dev
   python3 python3-yaml
-  unbound postfix swaks
+  unbound postfix swaks redis-server postgrey
   postfix-policyd-spf-python
   procps iproute2 ca-certificates
 "

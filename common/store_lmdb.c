@@ -1,0 +1,292 @@
+/*
+ * store_lmdb.c - the embedded store: LMDB in a directory, the
+ *                single-host default (nothing to run).
+ *
+ * Public: store_open, store_close, store_grey, store_expire, store_sync
+ *         (see store.h).
+ * Trust: keys and values come from the engine; values read back from the
+ *        file are parsed strictly (a record that does not parse counts as
+ *        absent, and is overwritten).
+ * Errors: -1 with *err_r (static text) when LMDB fails (map full, I/O).
+ *
+ * Records are versioned text, as STYLE.md asks: "1 FIRST LAST" for a
+ * triplet, "1 COUNT LAST" for a client.  Every decision is one write
+ * transaction: LMDB serializes writers across threads and processes, so
+ * the read-modify-write of postgrey's algorithm is atomic.
+ *
+ * Durability: the environment is opened MDB_NOSYNC and store_sync() (a
+ * timer in the daemon, every second) flushes it.  A crashed or killed
+ * daemon loses nothing (committed pages are in the kernel); an operating
+ * system crash can lose the last second of updates, never the database.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "store.h"
+#include "xalloc.h"
+
+#define RECORD_VERSION 1
+#define BYTES_PER_ENTRY 512	/* map size per allowed entry, generous */
+#define MAP_MIN (16u << 20)
+
+struct store {
+	MDB_env *env;
+	MDB_dbi triplets, clients;
+	char *path;
+};
+
+/* lmdb_err - LMDB's message, kept per thread */
+static const char *lmdb_err(int rc)
+{
+	static __thread char buf[160];
+
+	snprintf(buf, sizeof(buf), "embedded store: %s", mdb_strerror(rc));
+	return buf;
+}
+
+/* store_open - open (creating if needed) the store at spec */
+struct store *store_open(const char *spec, size_t max_entries,
+    const char **err_r)
+{
+	struct store *s;
+	MDB_txn *txn;
+	size_t map;
+	int rc;
+
+	if (strncmp(spec, "redis", 5) == 0) {
+		*err_r = "store: Redis back end not available in this build";
+		return NULL;
+	}
+	if (mkdir(spec, 0700) < 0 && errno != EEXIST) {
+		static __thread char e[300];
+
+		snprintf(e, sizeof(e), "store %.200s: %s", spec,
+		    strerror(errno));
+		*err_r = e;
+		return NULL;
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->path = xstrdup(spec);
+	map = max_entries * BYTES_PER_ENTRY;
+	if (map < MAP_MIN)
+		map = MAP_MIN;
+	if ((rc = mdb_env_create(&s->env)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(s->env, 4)) != 0 ||
+	    (rc = mdb_env_set_mapsize(s->env, map)) != 0 ||
+	    (rc = mdb_env_open(s->env, spec, MDB_NOSYNC | MDB_NOTLS,
+	    0600)) != 0)
+		goto bad;
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+		goto bad;
+	if ((rc = mdb_dbi_open(txn, "triplets", MDB_CREATE,
+	    &s->triplets)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "clients", MDB_CREATE, &s->clients)) != 0) {
+		mdb_txn_abort(txn);
+		goto bad;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		goto bad;
+	return s;
+bad:
+	*err_r = lmdb_err(rc);
+	if (s->env)
+		mdb_env_close(s->env);
+	free(s->path);
+	free(s);
+	return NULL;
+}
+
+/* store_close - flush and close; *sp = NULL */
+void store_close(struct store **sp)
+{
+	struct store *s = *sp;
+
+	*sp = NULL;
+	if (s == NULL)
+		return;
+	mdb_env_sync(s->env, 1);
+	mdb_env_close(s->env);
+	free(s->path);
+	free(s);
+}
+
+/* store_sync - flush committed updates to disk */
+void store_sync(struct store *s)
+{
+	mdb_env_sync(s->env, 1);
+}
+
+/* get_pair - read "1 A B" at key; 1 found, 0 absent, -1 error */
+static int get_pair(MDB_txn *txn, MDB_dbi dbi, const char *key,
+    long long *a, long long *b, int *rc_r)
+{
+	MDB_val k = { strlen(key), (void *)key }, v;
+	char text[64];
+	int ver, n;
+
+	*rc_r = mdb_get(txn, dbi, &k, &v);
+	if (*rc_r == MDB_NOTFOUND)
+		return 0;
+	if (*rc_r != 0)
+		return -1;
+	if (v.mv_size >= sizeof(text))
+		return 0;	/* not ours: treat as absent */
+	memcpy(text, v.mv_data, v.mv_size);
+	text[v.mv_size] = '\0';
+	if (sscanf(text, "%d %lld %lld%n", &ver, a, b, &n) != 3 ||
+	    ver != RECORD_VERSION || text[n] != '\0')
+		return 0;
+	return 1;
+}
+
+/* put_pair - write "1 A B" at key */
+static int put_pair(MDB_txn *txn, MDB_dbi dbi, const char *key,
+    long long a, long long b)
+{
+	char text[64];
+	int n = snprintf(text, sizeof(text), "%d %lld %lld", RECORD_VERSION,
+	    a, b);
+	MDB_val k = { strlen(key), (void *)key }, v = { (size_t)n, text };
+
+	return mdb_put(txn, dbi, &k, &v, 0);
+}
+
+/*
+ * store_grey - postgrey's algorithm as one transaction:
+ *  1. a client with awl_clients successful deliveries passes (its
+ *     last-seen is refreshed at most hourly);
+ *  2. the triplet's first-seen is kept, or restarted when the first retry
+ *     comes after retry_window (or the date is in the future);
+ *  3. a triplet that waited long enough counts one delivery for its
+ *     client, at most one per hour.
+ */
+int store_grey(struct store *s, const struct store_grey_in *in,
+    struct store_grey_out *out, const char **err_r)
+{
+	MDB_txn *txn;
+	long long first, last, count = 0, clast = 0;
+	int rc, have, chave = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (strlen(in->triplet) > STORE_KEY_MAX ||
+	    strlen(in->client) > STORE_KEY_MAX) {
+		*err_r = "store: key too long";
+		return -1;
+	}
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0) {
+		*err_r = lmdb_err(rc);
+		return -1;
+	}
+	if (in->awl_clients) {
+		chave = get_pair(txn, s->clients, in->client, &count, &clast,
+		    &rc);
+		if (chave < 0)
+			goto fail;
+		/* an entry unused for max_age is forgotten */
+		if (chave && in->now - clast > (long long)in->max_age)
+			chave = 0, count = 0, clast = 0;
+		if (chave && count >= in->awl_clients) {
+			out->awl = 1;
+			out->awl_count = (unsigned)count;
+			if (in->now >= clast + 3600 || clast > in->now) {
+				rc = put_pair(txn, s->clients, in->client,
+				    count + 1, in->now);
+				if (rc != 0)
+					goto fail;
+				out->awl_count++;
+			}
+			goto commit;
+		}
+	}
+	have = get_pair(txn, s->triplets, in->triplet, &first, &last, &rc);
+	if (have < 0)
+		goto fail;
+	if (have && in->now - last > (long long)in->max_age)
+		have = 0;
+	if (have) {
+		if (last - first >= (long long)in->delay)
+			out->last_was_successful = 1;
+		else if (in->now - first > (long long)in->retry_window)
+			first = in->now;
+		if (first > in->now)
+			first = in->now;
+	} else {
+		first = in->now;
+	}
+	if ((rc = put_pair(txn, s->triplets, in->triplet, first,
+	    in->now)) != 0)
+		goto fail;
+	out->first = (time_t)first;
+	out->remaining = (long)(in->delay - (in->now - first));
+	if (in->awl_clients && out->remaining <= 0 &&
+	    !out->last_was_successful &&
+	    (!chave || in->now >= clast + 3600)) {
+		count++;
+		if ((rc = put_pair(txn, s->clients, in->client, count,
+		    in->now)) != 0)
+			goto fail;
+	}
+	out->awl_count = (unsigned)count;
+commit:
+	if ((rc = mdb_txn_commit(txn)) != 0) {
+		*err_r = lmdb_err(rc);
+		return -1;
+	}
+	return 0;
+fail:
+	mdb_txn_abort(txn);
+	*err_r = lmdb_err(rc);
+	return -1;
+}
+
+/* expire_dbi - delete up to batch records unused for max_age */
+static size_t expire_dbi(struct store *s, MDB_dbi dbi, time_t now,
+    unsigned max_age, size_t batch)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t n = 0;
+	int rc;
+
+	if (mdb_txn_begin(s->env, NULL, 0, &txn) != 0)
+		return 0;
+	if (mdb_cursor_open(txn, dbi, &cur) != 0) {
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 &&
+	    n < batch; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		char text[64];
+		long long a, last;
+		int ver;
+
+		if (v.mv_size >= sizeof(text))
+			continue;
+		memcpy(text, v.mv_data, v.mv_size);
+		text[v.mv_size] = '\0';
+		if (sscanf(text, "%d %lld %lld", &ver, &a, &last) == 3 &&
+		    now - last > (long long)max_age &&
+		    mdb_cursor_del(cur, 0) == 0)
+			n++;
+	}
+	mdb_cursor_close(cur);
+	if (mdb_txn_commit(txn) != 0)
+		return 0;
+	return n;
+}
+
+/* store_expire - forget entries unused for max_age (background work, in
+ * bounded batches); returns how many went */
+size_t store_expire(struct store *s, time_t now, unsigned max_age,
+    size_t batch)
+{
+	return expire_dbi(s, s->triplets, now, max_age, batch) +
+	    expire_dbi(s, s->clients, now, max_age, batch);
+}
