@@ -37,6 +37,7 @@
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
+#include "policy_cfg.h"
 #include "policy_server.h"
 #include "policy_verdict.h"
 #include "spf_async.h"
@@ -325,52 +326,13 @@ static void on_request(struct policy_conn *pc, const struct policy_req *r,
 	job_advance(j);
 }
 
-/* parse_mode - octal permission text */
-static int parse_mode(const char *s, int *mode_r)
-{
-	char *end;
-	long m = strtol(s, &end, 8);
-
-	if (*s == '\0' || *end || m < 0 || m > 07777)
-		return -1;
-	*mode_r = (int)m;
-	return 0;
-}
-
 /* spfd_check - everything the start would refuse, without side effects */
 static int spfd_check(const struct cfg *cfg, const char **err_r)
 {
-	static char err[256];
-	const char *const *l;
-	size_t n;
-	int mode;
 	struct spf_engine *e;
 
-	l = cfg_list(cfg, "listen", &n);
-	if (n == 0) {
-		*err_r = "listen: at least one listener is needed";
+	if (policy_cfg_check(cfg, err_r) < 0)
 		return -1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct listen_addr la;
-
-		if (listen_parse(l[i], &la, err_r) < 0) {
-			snprintf(err, sizeof(err), "listen: %s", *err_r);
-			*err_r = err;
-			return -1;
-		}
-	}
-	if (parse_mode(cfg_str(cfg, "unix_socket_mode"), &mode) < 0) {
-		*err_r = "unix_socket_mode: expected an octal mode like 0660";
-		return -1;
-	}
-	if (*cfg_str(cfg, "unix_socket_group") &&
-	    getgrnam(cfg_str(cfg, "unix_socket_group")) == NULL) {
-		snprintf(err, sizeof(err), "unix_socket_group: no such group "
-		    "\"%.100s\"", cfg_str(cfg, "unix_socket_group"));
-		*err_r = err;
-		return -1;
-	}
 	if (spfpolicy_check_config(cfg, err_r) < 0)
 		return -1;
 	if ((e = spf_engine_new(cfg, err_r)) == NULL)
@@ -415,28 +377,6 @@ static void dns_collect(struct buf *out, void *arg)
 	    "postern_policy_connections %zu\n",
 	    st.queries, st.cache_hits, st.cache_entries, st.nxdomain,
 	    st.nodata, st.servfail, st.timeout, st.error, conns);
-}
-
-/* server_config - the policy server settings of a config */
-static void server_config(const struct cfg *cfg, size_t nworkers,
-    struct policy_server_config *pcfg)
-{
-	memset(pcfg, 0, sizeof(*pcfg));
-	pcfg->listen = cfg_list(cfg, "listen", &pcfg->nlisten);
-	/* the connection limit is shared out over the workers */
-	pcfg->max_conns = ((size_t)cfg_int(cfg, "max_connections") +
-	    nworkers - 1) / nworkers;
-	pcfg->idle_timeout_ms = (unsigned)cfg_int(cfg, "idle_timeout");
-	pcfg->request_timeout_ms = (unsigned)cfg_int(cfg, "request_timeout");
-	parse_mode(cfg_str(cfg, "unix_socket_mode"), &pcfg->unix_mode);
-	pcfg->unix_gid = (gid_t)-1;
-	if (*cfg_str(cfg, "unix_socket_group"))
-		pcfg->unix_gid = getgrnam(cfg_str(cfg,
-		    "unix_socket_group"))->gr_gid;
-	pcfg->limits.line_max = (size_t)cfg_int(cfg, "policy_line_max");
-	pcfg->limits.attrs_max = (size_t)cfg_int(cfg,
-	    "policy_attributes_max");
-	pcfg->limits.request_max = (size_t)cfg_int(cfg, "policy_request_max");
 }
 
 /* worker_reload - on the worker's thread: a new policy over the new
@@ -485,18 +425,6 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* workers_count - configured, or one per CPU */
-static size_t workers_count(const struct cfg *cfg)
-{
-	long n = (long)cfg_int(cfg, "workers");
-
-	if (n == 0)
-		n = sysconf(_SC_NPROCESSORS_ONLN);
-	if (n < 1)
-		n = 1;
-	return n > WORKERS_MAX ? WORKERS_MAX : (size_t)n;
-}
-
 /* spfd_start - bind, build, register metrics, start the workers */
 static int spfd_start(struct daemon *d, const char **err_r)
 {
@@ -508,8 +436,8 @@ static int spfd_start(struct daemon *d, const char **err_r)
 	s->d = d;
 	daemon_set_data(d, s);
 	pthread_mutex_init(&s->pool_lock, NULL);
-	s->nw = workers_count(cfg);
-	server_config(cfg, s->nw, &pcfg);
+	s->nw = policy_cfg_workers(cfg);
+	policy_cfg_server(cfg, s->nw, &pcfg);
 	if ((s->sh = shared_new(cfg, NULL, err_r)) == NULL)
 		return -1;
 	if (policy_listeners_open(&pcfg, &s->fds, err_r) < 0)
@@ -650,10 +578,8 @@ static void spfd_finish(struct daemon *d)
 }
 
 /* keys read at start only (listeners and their threads) */
-static const char *const spfd_restart_keys[] = { "listen", "workers",
-	"max_connections", "idle_timeout", "request_timeout",
-	"unix_socket_mode", "unix_socket_group", "policy_line_max",
-	"policy_attributes_max", "policy_request_max", NULL };
+static const char *const spfd_restart_keys[] = { POLICY_RESTART_KEYS,
+	NULL };
 
 static const struct daemon_desc spfd_desc = {
 	.name = "postern-spfd",

@@ -6,8 +6,6 @@
 
 #include "cfg.h"
 
-#define WORKERS_MAX 64
-
 extern const struct cfg_def spfd_defs[];
 
 #endif
