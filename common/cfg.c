@@ -547,6 +547,10 @@ void cfg_print(const struct cfg *c, FILE *fp)
 		case CFG_TIME:
 			if (v->num % 1000)
 				fprintf(fp, " %lldms", v->num);
+			else if (v->num && v->num % 86400000LL == 0)
+				fprintf(fp, " %lldd", v->num / 86400000LL);
+			else if (v->num && v->num % 3600000LL == 0)
+				fprintf(fp, " %lldh", v->num / 3600000LL);
 			else
 				fprintf(fp, " %llds", v->num / 1000);
 			break;

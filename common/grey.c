@@ -229,13 +229,37 @@ int grey_decide(const struct grey_config *cfg, struct store *st,
 	return 0;
 }
 
-/* grey_verdict - the policy decision of a result: DEFER_IF_PERMIT with
- * postgrey's text, or pass (with X-Greylist after a delay) */
-void grey_verdict(const struct grey_config *cfg, const struct grey_facts *f,
-    const struct grey_result *r, struct verdict *v)
+/* expand_header - x_greylist_header with %t (seconds), %h (host), %d
+ * (date), %v (version) */
+static void expand_header(const struct grey_config *cfg,
+    const struct grey_result *r, struct buf *out)
 {
-	verdict_logf(v, "action", "%s", r->greylisted ? "greylist" : "pass");
-	verdict_log_quoted(v, "reason", r->reason);
+	char date[64];
+	struct tm tm;
+
+	localtime_r(&r->now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %T %Z", &tm);
+	for (const char *p = cfg->x_greylist_header; *p; p++) {
+		if (p[0] != '%' || p[1] == '\0') {
+			buf_appendc(out, *p);
+			continue;
+		}
+		switch (*++p) {
+		case 't': buf_appendf(out, "%ld", r->waited); break;
+		case 'h': buf_appends(out, cfg->hostname); break;
+		case 'd': buf_appends(out, date); break;
+		case 'v': buf_appends(out, PACKAGE_VERSION); break;
+		default: buf_appendc(out, '%'); buf_appendc(out, *p); break;
+		}
+	}
+}
+
+/* grey_verdict - the policy decision of a result: greylist_action with
+ * the greylist text, or pass (with X-Greylist after a delay, once per
+ * message: first_in_message) */
+void grey_verdict(const struct grey_config *cfg, const struct grey_facts *f,
+    const struct grey_result *r, int first_in_message, struct verdict *v)
+{
 	if (r->greylisted) {
 		const char *at = strrchr(f->recipient, '@');
 		const char *dom = at ? at + 1 : f->recipient;
@@ -254,20 +278,22 @@ void grey_verdict(const struct grey_config *cfg, const struct grey_facts *f,
 			}
 		}
 		verdict_set(v, VERDICT_TEMPFAIL, 450, "4.2.0", "%s", t.data);
-		v->if_permit = 1;
+		v->if_permit = cfg->defer_if_permit;
 		buf_free(&t);
-		verdict_logf(v, "remaining", "%lds", r->remaining);
 		return;
 	}
-	if (r->delayed_pass) {
-		char date[64];
-		struct tm tm;
+	if (r->delayed_pass && first_in_message && *cfg->x_greylist_header) {
+		struct buf h;
+		char *colon;
 
-		/* postgrey's header, with its date */
-		localtime_r(&r->now, &tm);
-		strftime(date, sizeof(date), "%a, %d %b %Y %T %Z", &tm);
-		verdict_prepend(v, "X-Greylist", "delayed %ld seconds by "
-		    "postern-greyd at %s; %s", r->waited, cfg->hostname, date);
-		verdict_logf(v, "delay", "%ld", r->waited);
+		buf_init(&h, VERDICT_HEADER_MAX);
+		expand_header(cfg, r, &h);
+		colon = strchr(h.data, ':');
+		if (colon && colon > h.data) {
+			*colon = '\0';
+			verdict_prepend(v, h.data, "%s", colon[1] == ' ' ?
+			    colon + 2 : colon + 1);
+		}
+		buf_free(&h);
 	}
 }

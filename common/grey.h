@@ -31,6 +31,9 @@ struct grey_config {
 	unsigned ipv6_cidr;	/* --ipv6cidr, 64 */
 	int lookup_by_host;	/* --lookup-by-host: whole address */
 	const char *greylist_text;	/* %s seconds left, %r rcpt domain */
+	int defer_if_permit;	/* DEFER_IF_PERMIT (else a plain 450) */
+	const char *x_greylist_header;	/* "Name: text", %t %h %d %v;
+					   "" for none */
 	const char *hostname;	/* %h of the X-Greylist header */
 };
 
@@ -60,6 +63,6 @@ int grey_decide(const struct grey_config *cfg, struct store *st,
     const struct grey_facts *f, time_t now, struct grey_result *r,
     const char **err_r);
 void grey_verdict(const struct grey_config *cfg, const struct grey_facts *f,
-    const struct grey_result *r, struct verdict *v);
+    const struct grey_result *r, int first_in_message, struct verdict *v);
 
 #endif

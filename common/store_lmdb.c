@@ -50,6 +50,30 @@ static const char *lmdb_err(int rc)
 	return buf;
 }
 
+/* mkdirs - create path and missing parents, private (0700) */
+static int mkdirs(const char *path)
+{
+	char tmp[4096];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(tmp, path, n + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
 /* store_open - open (creating if needed) the store at spec */
 struct store *store_open(const char *spec, size_t max_entries,
     const char **err_r)
@@ -63,7 +87,7 @@ struct store *store_open(const char *spec, size_t max_entries,
 		*err_r = "store: Redis back end not available in this build";
 		return NULL;
 	}
-	if (mkdir(spec, 0700) < 0 && errno != EEXIST) {
+	if (mkdirs(spec) < 0) {
 		static __thread char e[300];
 
 		snprintf(e, sizeof(e), "store %.200s: %s", spec,

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-# conf-keys.t - conf/postern-spfd.conf documents every key of
-# postern-spfd's config table, with its real default, and is itself a
+# conf-keys.t - conf/DAEMON.conf documents every key of each policy
+# daemon's config table (postern-spfd, postern-greyd), with its real
+# default, and is itself a
 # valid config.  TAP.
 #
 # What it checks
@@ -28,21 +29,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 import postern_test as pt                                      # noqa: E402
 from postern_test import ok, is_, diag                         # noqa: E402
 
-SPFD = os.path.join(pt.top_builddir(), "policyd", "postern-spfd")
-CONF = os.path.join(pt.top_srcdir(), "conf", "postern-spfd.conf")
 KEY_LINE = re.compile(r"^(#?)([A-Za-z_][A-Za-z0-9_-]*)[ \t]*=")
-
-if not os.access(SPFD, os.X_OK):
-    pt.skip_all("postern-spfd not built")
-
-
-def run(*args):
-    """run - postern-spfd with args; (exit status, stdout, stderr)."""
-    p = subprocess.run([SPFD] + list(args), stdin=subprocess.DEVNULL,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=30)
-    return (p.returncode, p.stdout.decode("utf-8", "replace"),
-            p.stderr.decode("utf-8", "replace"))
+DAEMONS = ("postern-spfd", "postern-greyd")
 
 
 def parse_print(text):
@@ -57,59 +45,71 @@ def parse_print(text):
     return out
 
 
-# -c /dev/null: the built-in defaults, whatever is installed in sysconfdir
-rc, out, err = run("-p", "-c", "/dev/null")
-if not is_(rc, 0, "postern-spfd -p runs"):
-    diag(err)
-    pt.done()
-defaults = parse_print(out)
-ok(len(defaults) > 10, "-p printed the config table (%d keys)"
-   % len(defaults))
+def check(name):
+    binary = os.path.join(pt.top_builddir(), "policyd", name)
+    conf = os.path.join(pt.top_srcdir(), "conf", name + ".conf")
+    if not os.access(binary, os.X_OK):
+        pt.skip("%s not built" % name)
+        return
 
-ok(os.path.isfile(CONF), "conf/postern-spfd.conf exists")
-with open(CONF, encoding="utf-8") as f:
-    lines = f.read().splitlines()
+    def run(*args):
+        p = subprocess.run([binary] + list(args), stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=30)
+        return (p.returncode, p.stdout.decode("utf-8", "replace"),
+                p.stderr.decode("utf-8", "replace"))
 
-documented = {}          # key -> list of (commented, line number)
-for n, line in enumerate(lines, 1):
-    m = KEY_LINE.match(line)
-    if m:
-        documented.setdefault(m.group(2), []).append((m.group(1) == "#", n))
-
-for key in defaults:
-    ok(key in documented, "%s is in conf/postern-spfd.conf" % key)
-
-rc, out, err = run("-t", "-c", CONF)
-if not is_(rc, 0, "postern-spfd -t -c conf/postern-spfd.conf passes"):
-    diag(out + err)
-
-# Uncomment every "#key = value" line and check it parses and that the
-# values shown are the defaults.
-uncommented = []
-shown = set()
-for line in lines:
-    m = KEY_LINE.match(line)
-    if m and m.group(1) == "#":
-        uncommented.append(line[1:])
-        shown.add(m.group(2))
-    else:
-        uncommented.append(line)
-with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as tf:
-    tf.write("\n".join(uncommented) + "\n")
-    tmpconf = tf.name
-try:
-    rc, out, err = run("-p", "-c", tmpconf)
-    if is_(rc, 0, "the file with its commented key lines enabled passes"):
-        effective = parse_print(out)
-        for key in defaults:
-            if key in shown:
-                is_(effective.get(key), defaults[key],
-                    "commented %s line shows the built-in default" % key)
-    else:
+    # -c /dev/null: the built-in defaults, whatever is in sysconfdir
+    rc, out, err = run("-p", "-c", "/dev/null")
+    if not is_(rc, 0, "%s -p runs" % name):
+        diag(err)
+        return
+    defaults = parse_print(out)
+    ok(len(defaults) > 10, "%s -p printed its config table (%d keys)"
+       % (name, len(defaults)))
+    if not ok(os.path.isfile(conf), "conf/%s.conf exists" % name):
+        return
+    with open(conf, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    documented = {}
+    for line in lines:
+        m = KEY_LINE.match(line)
+        if m:
+            documented.setdefault(m.group(2), []).append(m.group(1))
+    for key in defaults:
+        ok(key in documented, "%s is in conf/%s.conf" % (key, name))
+    rc, out, err = run("-t", "-c", conf)
+    if not is_(rc, 0, "%s -t -c conf/%s.conf passes" % (name, name)):
         diag(out + err)
-        pt.skip("the file with its commented key lines enabled does not "
-                "load", len(shown & set(defaults)))
-finally:
-    os.unlink(tmpconf)
+    # every "#key = value" line enabled: it loads and shows the defaults
+    uncommented, shown = [], set()
+    for line in lines:
+        m = KEY_LINE.match(line)
+        if m and m.group(1) == "#":
+            uncommented.append(line[1:])
+            shown.add(m.group(2))
+        else:
+            uncommented.append(line)
+    with tempfile.NamedTemporaryFile("w", suffix=".conf",
+                                     delete=False) as tf:
+        tf.write("\n".join(uncommented) + "\n")
+        tmpconf = tf.name
+    try:
+        rc, out, err = run("-p", "-c", tmpconf)
+        if is_(rc, 0, "%s: the file with its commented key lines "
+               "enabled loads" % name):
+            effective = parse_print(out)
+            for key in defaults:
+                if key in shown:
+                    is_(effective.get(key), defaults[key],
+                        "%s: commented %s line shows the built-in default"
+                        % (name, key))
+        else:
+            diag(out + err)
+    finally:
+        os.unlink(tmpconf)
 
+
+for d in DAEMONS:
+    check(d)
 pt.done()

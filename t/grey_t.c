@@ -16,6 +16,9 @@ static struct grey_config cfg = {
 	.delay = 300, .max_age = 35 * 86400, .retry_window = 2 * 86400,
 	.awl_clients = 2, .ipv4_cidr = 24, .ipv6_cidr = 64,
 	.greylist_text = "Greylisted, try again in %s seconds (%r)",
+	.defer_if_permit = 1,
+	.x_greylist_header = "X-Greylist: delayed %t seconds by "
+	    "postern-greyd at %h; %d",
 	.hostname = "mx.test",
 };
 
@@ -88,7 +91,7 @@ int main(void)
 	ok(r.greylisted && r.remaining == 300 && !strcmp(r.reason, "new"),
 	    "new triplet greylisted for 300 s");
 	verdict_init(&v);
-	grey_verdict(&cfg, &f, &r, &v);
+	grey_verdict(&cfg, &f, &r, 1, &v);
 	ok(v.disp == VERDICT_TEMPFAIL && v.if_permit && v.code == 450 &&
 	    !strcmp(v.ecode, "4.2.0"), "DEFER_IF_PERMIT 450 4.2.0");
 	is_str(v.text, "Greylisted, try again in 300 seconds (D.example)",
@@ -102,7 +105,7 @@ int main(void)
 	ok(!r.greylisted && r.delayed_pass && r.waited == 301,
 	    "retry after the delay passes, delayed 301 s");
 	verdict_init(&v);
-	grey_verdict(&cfg, &f, &r, &v);
+	grey_verdict(&cfg, &f, &r, 1, &v);
 	ok(v.nprepend == 1 && !strcmp(v.prepend[0].name, "X-Greylist") &&
 	    strstr(v.prepend[0].value, "delayed 301 seconds by "
 	    "postern-greyd at mx.test; ") != NULL, "X-Greylist header: %s",

@@ -9,9 +9,13 @@ set -u
 
 bdir=${1:-.}
 spfd="$bdir/policyd/postern-spfd"
+greyd="$bdir/policyd/postern-greyd"
 spf_listen=inet:127.0.0.1:10040
+grey_listen=inet:127.0.0.1:10023
 
-[ -x "$spfd" ] || { echo "postern-run: $spfd not built" >&2; exit 1; }
+for d in "$spfd" "$greyd"; do
+	[ -x "$d" ] || { echo "postern-run: $d not built" >&2; exit 1; }
+done
 
 pids=""
 stop() {
@@ -22,6 +26,8 @@ stop() {
 trap 'stop; exit 0' INT TERM
 
 "$spfd" -f -o listen=$spf_listen &
+pids="$pids $!"
+"$greyd" -f -o listen=$grey_listen &
 pids="$pids $!"
 
 # give each daemon a moment to bind (or fail)
@@ -45,7 +51,8 @@ smtpd_recipient_restrictions =
     permit_mynetworks,
     permit_sasl_authenticated,
     reject_unauth_destination,
-    check_policy_service ${spf_listen}
+    check_policy_service ${spf_listen},
+    check_policy_service ${grey_listen}
 smtpd_policy_service_timeout = 100s
 #
 # then: postfix reload.  Press Ctrl-C here to stop postern.
