@@ -101,8 +101,10 @@ int main(void)
 	} else {
 		ok(1, "# SKIP postgrey not installed");
 	}
-	is_int(greywl_load_file(greywl_new(GREYWL_CLIENTS), "/nonexistent",
-	    &warn, &err), -1, "missing file is an error");
+	w = greywl_new(GREYWL_CLIENTS);
+	is_int(greywl_load_file(w, "/nonexistent", &warn, &err), -1,
+	    "missing file is an error");
+	greywl_free(&w);
 	buf_free(&warn);
 	return done_testing();
 }
