@@ -1,6 +1,7 @@
 /*
  * buf.c - bounded buffers; see buf.h.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,4 +149,37 @@ char *buf_steal(struct buf *b)
 	b->data = NULL;
 	b->len = b->cap = 0;
 	return p;
+}
+
+/* buf_read_file - append a whole file, bounded by the buffer's maximum;
+ * -1 with *err_r naming the file (open/read error, or too large) */
+int buf_read_file(struct buf *b, const char *path, const char **err_r)
+{
+	static __thread char err[300];
+	FILE *fp = fopen(path, "r");
+	char chunk[8192];
+	size_t n;
+
+	if (fp == NULL) {
+		snprintf(err, sizeof(err), "%.200s: %s", path, strerror(errno));
+		*err_r = err;
+		return -1;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
+		if (buf_append(b, chunk, n) < 0) {
+			fclose(fp);
+			snprintf(err, sizeof(err), "%.200s: larger than %zu "
+			    "bytes", path, b->max);
+			*err_r = err;
+			return -1;
+		}
+	}
+	if (ferror(fp)) {
+		fclose(fp);
+		snprintf(err, sizeof(err), "%.200s: read error", path);
+		*err_r = err;
+		return -1;
+	}
+	fclose(fp);
+	return 0;
 }

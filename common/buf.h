@@ -2,7 +2,8 @@
  * buf.h - the one bounded, binary-safe buffer type.
  *
  * Public: buf_init, buf_free, buf_reset, buf_append, buf_appendc,
- *         buf_appends, buf_appendf, buf_truncate, BUF_DATA, BUF_LEN.
+ *         buf_appends, buf_appendf, buf_truncate, buf_read_file,
+ *         BUF_DATA, BUF_LEN.
  * Trust: contents may be peer data; the buffer never interprets it.
  * Errors: appending past the hard maximum returns -1 and leaves the
  *         buffer unchanged; it never truncates silently and never aborts
@@ -40,5 +41,6 @@ int buf_vappendf(struct buf *b, const char *fmt, va_list ap);
 void buf_truncate(struct buf *b, size_t len);
 void buf_consume(struct buf *b, size_t n);
 char *buf_steal(struct buf *b);
+int buf_read_file(struct buf *b, const char *path, const char **err_r);
 
 #endif

@@ -446,29 +446,15 @@ int cfg_parse_text(struct cfg *c, const char *text, size_t len,
 /* cfg_load_file - read and parse path */
 int cfg_load_file(struct cfg *c, const char *path, const char **err_r)
 {
-	FILE *fp = fopen(path, "r");
 	struct buf b;
-	char chunk[8192];
-	size_t n;
+	const char *err;
 	int rc;
 
-	if (fp == NULL)
-		return seterr(c, err_r, "%s: %s", path, strerror(errno));
 	buf_init(&b, CFG_FILE_MAX);
-	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
-		if (buf_append(&b, chunk, n) < 0) {
-			fclose(fp);
-			buf_free(&b);
-			return seterr(c, err_r, "%s: larger than %d bytes",
-			    path, CFG_FILE_MAX);
-		}
-	}
-	if (ferror(fp)) {
-		fclose(fp);
+	if (buf_read_file(&b, path, &err) < 0) {
 		buf_free(&b);
-		return seterr(c, err_r, "%s: read error", path);
+		return seterr(c, err_r, "%s", err);
 	}
-	fclose(fp);
 	rc = cfg_parse_text(c, b.data, b.len, path, err_r);
 	buf_free(&b);
 	return rc;

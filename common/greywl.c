@@ -3,7 +3,6 @@
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <ctype.h>
-#include <errno.h>
 #include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -231,29 +230,13 @@ int greywl_load_text(struct greywl *w, const char *text, size_t len,
 int greywl_load_file(struct greywl *w, const char *path,
     struct buf *warnings, const char **err_r)
 {
-	static __thread char err[300];
-	FILE *fp = fopen(path, "r");
 	struct buf b;
-	char chunk[8192];
-	size_t n;
 
-	if (fp == NULL) {
-		snprintf(err, sizeof(err), "%.200s: %s", path, strerror(errno));
-		*err_r = err;
+	buf_init(&b, WL_FILE_MAX);
+	if (buf_read_file(&b, path, err_r) < 0) {
+		buf_free(&b);
 		return -1;
 	}
-	buf_init(&b, WL_FILE_MAX);
-	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
-		if (buf_append(&b, chunk, n) < 0) {
-			fclose(fp);
-			buf_free(&b);
-			snprintf(err, sizeof(err), "%.200s: larger than %d "
-			    "bytes", path, WL_FILE_MAX);
-			*err_r = err;
-			return -1;
-		}
-	}
-	fclose(fp);
 	greywl_load_text(w, b.data, b.len, path, warnings);
 	buf_free(&b);
 	return 0;

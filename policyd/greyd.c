@@ -195,14 +195,6 @@ static struct greyd_ctx *ctx_new(const struct cfg *cfg, const char **err_r)
 	return c;
 }
 
-/* attr - attribute value or "" */
-static const char *attr(const struct policy_req *r, const char *name)
-{
-	const char *v = policy_req_get(r, name);
-
-	return v ? v : "";
-}
-
 /* first_in_message - has this message (instance) had its header? */
 static int first_in_message(struct greyd *g, const char *instance,
     time_t now)
@@ -225,13 +217,13 @@ static const char *decide(struct greyd *g, struct greyd_ctx *c,
 	const char *err;
 	time_t now = time(NULL);
 
-	f.client_address = attr(r, "client_address");
-	f.sender = attr(r, "sender");
-	f.recipient = attr(r, "recipient");
+	f.client_address = policy_req_attr(r, "client_address");
+	f.sender = policy_req_attr(r, "sender");
+	f.recipient = policy_req_attr(r, "recipient");
 	if (ip_parse(f.client_address, &ip) < 0)
 		return "no valid client address";
 	ip_unmap(&ip);
-	if (greywl_match_client(c->wl_clients, attr(r, "client_name"), &ip))
+	if (greywl_match_client(c->wl_clients, policy_req_attr(r, "client_name"), &ip))
 		return "client whitelist";
 	if (greywl_match_recipient(c->wl_rcpts, f.recipient))
 		return "recipient whitelist";
@@ -248,7 +240,7 @@ static const char *decide(struct greyd *g, struct greyd_ctx *c,
 	}
 	*delay_r = res.greylisted ? -1 : res.delayed_pass ? res.waited : -1;
 	grey_verdict(&c->g, &f, &res, res.delayed_pass &&
-	    first_in_message(g, attr(r, "instance"), now), v);
+	    first_in_message(g, policy_req_attr(r, "instance"), now), v);
 	return res.reason;
 }
 
@@ -265,7 +257,7 @@ static void on_request(struct policy_conn *pc, const struct policy_req *r,
 	long delay = -1;
 
 	metric_inc(g->m_requests, NULL);
-	if (strcmp(attr(r, "request"), "smtpd_access_policy") != 0) {
+	if (strcmp(policy_req_attr(r, "request"), "smtpd_access_policy") != 0) {
 		policy_reply(pc, "DUNNO");
 		return;
 	}
@@ -278,7 +270,8 @@ static void on_request(struct policy_conn *pc, const struct policy_req *r,
 	    "defer" : v.disp == VERDICT_TEMPFAIL ? "greylist" : "pass";
 	metric_inc(g->m_actions, aname);
 	/* the request is gone once answered: log first */
-#define SAN(out, key) log_sanitize(out, attr(r, key), strlen(attr(r, key)))
+#define SAN(out, key) log_sanitize(out, policy_req_attr(r, key), \
+	    strlen(policy_req_attr(r, key)))
 	SAN(qid, "queue_id");
 	SAN(name, "client_name");
 	SAN(addr, "client_address");
@@ -359,10 +352,7 @@ static int greyd_start(struct daemon *d, const char **err_r)
 	if (policy_listeners_open(&pcfg, &g->fds, err_r) < 0)
 		return -1;
 	g->nfds = pcfg.nlisten;
-	pcfg.m_malformed = metrics_counter(m, "policy_malformed_total",
-	    "requests refused as malformed, by reason", "reason");
-	pcfg.m_refused = metrics_counter(m, "policy_refused_total",
-	    "connections refused over max_connections", NULL);
+	policy_cfg_metrics(&pcfg, m);
 	g->ps = policy_server_new(daemon_base(d), &pcfg, g->fds, on_request,
 	    g, err_r);
 	if (g->ps == NULL)

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "listen.h"
+#include "metrics.h"
 #include "policy_cfg.h"
 
 /* parse_mode - octal permission text */
@@ -90,4 +91,14 @@ size_t policy_cfg_workers(const struct cfg *cfg)
 	if (n < 1)
 		n = 1;
 	return n > WORKERS_MAX ? WORKERS_MAX : (size_t)n;
+}
+
+/* policy_cfg_metrics - the server's own counters: malformed requests by
+ * reason, connections refused over the limit */
+void policy_cfg_metrics(struct policy_server_config *pcfg, struct metrics *m)
+{
+	pcfg->m_malformed = metrics_counter(m, "policy_malformed_total",
+	    "requests refused as malformed, by reason", "reason");
+	pcfg->m_refused = metrics_counter(m, "policy_refused_total",
+	    "connections refused over max_connections", NULL);
 }

@@ -4,13 +4,14 @@
  *                settings built from them.
  *
  * Public: POLICY_CFG_DEFS, POLICY_RESTART_KEYS, policy_cfg_check,
- *         policy_cfg_server, policy_cfg_workers.
+ *         policy_cfg_server, policy_cfg_workers, policy_cfg_metrics.
  * Trust: admin config.  Errors: policy_cfg_check: -1 with *err_r.
  */
 #ifndef POSTERN_POLICY_CFG_H
 #define POSTERN_POLICY_CFG_H
 
 #include "cfg.h"
+#include "metrics.h"
 #include "policy_server.h"
 
 #define WORKERS_MAX 64
@@ -47,5 +48,7 @@ int policy_cfg_check(const struct cfg *cfg, const char **err_r);
 void policy_cfg_server(const struct cfg *cfg, size_t nworkers,
     struct policy_server_config *pcfg);
 size_t policy_cfg_workers(const struct cfg *cfg);
+void policy_cfg_metrics(struct policy_server_config *pcfg,
+    struct metrics *m);
 
 #endif

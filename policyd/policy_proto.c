@@ -133,6 +133,14 @@ const char *policy_req_get(const struct policy_req *r, const char *name)
 	return NULL;
 }
 
+/* policy_req_attr - value of an attribute, "" if absent */
+const char *policy_req_attr(const struct policy_req *r, const char *name)
+{
+	const char *v = policy_req_get(r, name);
+
+	return v ? v : "";
+}
+
 /* policy_req_count - number of attributes */
 size_t policy_req_count(const struct policy_req *r)
 {

@@ -3,7 +3,8 @@
  *                  side: attribute lines in, one request out.
  *
  * Public: policy_req_init, policy_req_reset, policy_req_free,
- *         policy_req_line, policy_req_get, policy_action_text.
+ *         policy_req_line, policy_req_get, policy_req_attr,
+ *         policy_action_text.
  * Trust: every byte comes from the policy client.  Postfix is normally
  *        the client, but the socket may be reachable by anything local or
  *        on the network, so lines, attribute count and request size are
@@ -47,6 +48,7 @@ void policy_req_free(struct policy_req *r);
 enum policy_feed policy_req_line(struct policy_req *r, const char *line,
     size_t len, const char **why_r);
 const char *policy_req_get(const struct policy_req *r, const char *name);
+const char *policy_req_attr(const struct policy_req *r, const char *name);
 size_t policy_req_count(const struct policy_req *r);
 
 void policy_action_text(struct buf *out, const char *text);

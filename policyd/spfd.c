@@ -277,14 +277,6 @@ static void job_advance(struct job *j)
 	job_finish(j);
 }
 
-/* attr - attribute value or "" */
-static const char *attr(const struct policy_req *r, const char *name)
-{
-	const char *v = policy_req_get(r, name);
-
-	return v ? v : "";
-}
-
 /* on_request - one policy request from Postfix */
 static void on_request(struct policy_conn *pc, const struct policy_req *r,
     void *arg)
@@ -293,7 +285,7 @@ static void on_request(struct policy_conn *pc, const struct policy_req *r,
 	struct spfd *s = w->s;
 	struct spfpolicy_facts f;
 	struct job *j;
-	const char *kind = attr(r, "request");
+	const char *kind = policy_req_attr(r, "request");
 	char san[LOG_SAN_SIZE];
 
 	metric_inc(s->m_requests, NULL);
@@ -305,13 +297,13 @@ static void on_request(struct policy_conn *pc, const struct policy_req *r,
 		return;
 	}
 	memset(&f, 0, sizeof(f));
-	f.client_address = attr(r, "client_address");
-	f.helo = attr(r, "helo_name");
-	f.sender = attr(r, "sender");
-	f.recipient = attr(r, "recipient");
-	f.sasl_username = attr(r, "sasl_username");
-	f.instance = attr(r, "instance");
-	f.queue_id = attr(r, "queue_id");
+	f.client_address = policy_req_attr(r, "client_address");
+	f.helo = policy_req_attr(r, "helo_name");
+	f.sender = policy_req_attr(r, "sender");
+	f.recipient = policy_req_attr(r, "recipient");
+	f.sasl_username = policy_req_attr(r, "sasl_username");
+	f.instance = policy_req_attr(r, "instance");
+	f.queue_id = policy_req_attr(r, "queue_id");
 	j = xcalloc(1, sizeof(*j));
 	j->w = w;
 	j->ctx = w->ctx;
@@ -443,10 +435,7 @@ static int spfd_start(struct daemon *d, const char **err_r)
 	if (policy_listeners_open(&pcfg, &s->fds, err_r) < 0)
 		return -1;
 	s->nfds = pcfg.nlisten;
-	pcfg.m_malformed = metrics_counter(m, "policy_malformed_total",
-	    "requests refused as malformed, by reason", "reason");
-	pcfg.m_refused = metrics_counter(m, "policy_refused_total",
-	    "connections refused over max_connections", NULL);
+	policy_cfg_metrics(&pcfg, m);
 	s->m_requests = metrics_counter(m, "spf_requests_total",
 	    "policy requests received", NULL);
 	s->m_results = metrics_counter(m, "spf_results_total",
