@@ -100,57 +100,29 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	finish(a);
 }
 
-/* step - run passes, answering from the cache, until DNS must wait */
+/* step - one pass; if it needs DNS, look up its questions in parallel */
 static void step(struct spf_async *a)
 {
-	struct dns_resolver *r = spf_engine_resolver(a->e);
+	const struct dns_question *q;
+	size_t n;
 
-	for (;;) {
-		const struct dns_question *q;
-		size_t n, hits = 0;
-
-		if (spf_check_run(a->check) == SPF_RUN_DONE) {
-			finish(a);
-			return;
-		}
-		n = spf_check_questions(a->check, &q);
-		for (size_t i = 0; i < n; i++) {
-			struct dns_answer *ans = dns_cache_get(r, q[i].name,
-			    q[i].type);
-
-			if (ans) {
-				spf_check_answer(a->check, q[i].name,
-				    q[i].type, ans);
-				dns_answer_unref(&ans);
-				hits++;
-			}
-		}
-		if (hits == n)
-			continue;	/* all from the cache: next pass */
-		/* ask for the misses (the hits are supplied already) */
-		a->slots = xcalloc(n, sizeof(*a->slots));
-		for (size_t i = 0; i < n; i++) {
-			struct dns_answer *ans = dns_cache_get(r, q[i].name,
-			    q[i].type);
-
-			if (ans) {
-				dns_answer_unref(&ans);
-				continue;
-			}
-			a->slots[a->nslots].a = a;
-			a->slots[a->nslots].name = xstrdup(q[i].name);
-			a->slots[a->nslots].type = q[i].type;
-			a->nslots++;
-		}
-		a->outstanding = a->nslots;
-		if (a->nslots == 0)
-			continue;	/* the cache filled meanwhile */
-		for (size_t i = 0; i < a->nslots; i++)
-			a->slots[i].l = dns_client_lookup(a->dc,
-			    a->slots[i].name, a->slots[i].type, on_answer,
-			    &a->slots[i]);
+	/* the check reads the DNS cache itself (spf_check_set_cache), so
+	 * what it still asks for are misses: look them all up at once */
+	if (spf_check_run(a->check) == SPF_RUN_DONE) {
+		finish(a);
 		return;
 	}
+	n = spf_check_questions(a->check, &q);
+	a->slots = xcalloc(n, sizeof(*a->slots));
+	for (size_t i = 0; i < n; i++) {
+		a->slots[i].a = a;
+		a->slots[i].name = xstrdup(q[i].name);
+		a->slots[i].type = q[i].type;
+	}
+	a->nslots = a->outstanding = n;
+	for (size_t i = 0; i < n; i++)
+		a->slots[i].l = dns_client_lookup(a->dc, a->slots[i].name,
+		    a->slots[i].type, on_answer, &a->slots[i]);
 }
 
 /* cache_get - the shared DNS cache as the check's synchronous source */
