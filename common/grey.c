@@ -9,6 +9,7 @@
  * hash and timestamp.
  */
 #include <ctype.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -162,70 +163,120 @@ static void lower(char *s)
 		*s = (char)tolower((unsigned char)*s);
 }
 
-/* grey_triplet_key - "net/sender/recipient" (lower case) and the client
- * key for auto-whitelisting; -1 when a part is invalid or too long */
-int grey_triplet_key(const struct grey_config *cfg,
-    const struct grey_facts *f, char *key, size_t keylen, char *client,
-    size_t clientlen)
+/* hash_hex - the first hexlen hex digits of SHA-256(in) (privacy) */
+static void hash_hex(const char *in, char *out, size_t hexlen)
 {
-	char net[IP_STR_MAX], sender[GREY_ADDR_MAX];
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	static const char hex[] = "0123456789abcdef";
+
+	SHA256((const unsigned char *)in, strlen(in), md);
+	for (size_t i = 0; i < hexlen / 2 && i < sizeof(md); i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[hexlen] = '\0';
+}
+
+/* grey_keys - the store keys of a request: the shard (client network, or
+ * "spf:DOMAIN" with an SPF-authenticated domain), the triplet
+ * "SHARD/sender/recipient" and the auto-whitelist client (its address,
+ * or the domain); all lower case, or hashed with privacy on.  -1 when a
+ * part is invalid or too long */
+int grey_keys(const struct grey_config *cfg, const struct grey_facts *f,
+    struct grey_keys *k)
+{
+	char sender[GREY_ADDR_MAX];
 	struct ipaddr ip;
 	int n;
 
-	if (grey_client_net(cfg, f->client_address, net, sizeof(net)) < 0 ||
-	    grey_sender_normalize(f->sender, sender, sizeof(sender)) < 0)
+	if (f->auth_domain && *f->auth_domain) {
+		n = snprintf(k->shard, sizeof(k->shard), "spf:%s",
+		    f->auth_domain);
+		if (n < 0 || (size_t)n >= sizeof(k->shard))
+			return -1;
+		snprintf(k->client, sizeof(k->client), "%s", k->shard);
+	} else {
+		if (grey_client_net(cfg, f->client_address, k->shard,
+		    sizeof(k->shard)) < 0 || ip_parse(f->client_address,
+		    &ip) < 0)
+			return -1;
+		ip_unmap(&ip);
+		ip_format(&ip, k->client, sizeof(k->client));
+	}
+	if (grey_sender_normalize(f->sender, sender, sizeof(sender)) < 0)
 		return -1;
-	n = snprintf(key, keylen, "%s/%s/%s", net, sender, f->recipient);
-	if (n < 0 || (size_t)n >= keylen)
+	n = snprintf(k->triplet, sizeof(k->triplet), "%s/%s/%s", k->shard,
+	    sender, f->recipient);
+	if (n < 0 || (size_t)n >= sizeof(k->triplet))
 		return -1;
-	lower(key);
-	ip_parse(f->client_address, &ip);
-	ip_unmap(&ip);
-	ip_format(&ip, client, clientlen);
+	lower(k->triplet);
+	lower(k->shard);
+	lower(k->client);
+	if (cfg->privacy) {
+		hash_hex(k->triplet, k->triplet, 40);
+		hash_hex(k->client, k->client, 40);
+		hash_hex(k->shard, k->shard, 16);
+	}
 	return 0;
 }
 
-/* grey_decide - consult and update the store for one triplet */
+/* grey_store_in - the store's question for keys k at now */
+void grey_store_in(const struct grey_config *cfg, const struct grey_keys *k,
+    time_t now, struct store_grey_in *in)
+{
+	in->shard = k->shard;
+	in->triplet = k->triplet;
+	in->client = k->client;
+	in->now = now;
+	in->delay = cfg->delay;
+	in->retry_window = cfg->retry_window;
+	in->max_age = cfg->max_age;
+	in->awl_clients = cfg->awl_clients;
+}
+
+/* grey_result_of - the decision in the store's answer */
+void grey_result_of(const struct store_grey_out *out, time_t now,
+    struct grey_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->now = now;
+	if (out->awl) {
+		r->reason = "client AWL";
+		return;
+	}
+	if (out->remaining > 0) {
+		r->greylisted = 1;
+		r->remaining = out->remaining;
+		r->reason = out->first == now ? "new" : "early-retry";
+		return;
+	}
+	r->reason = "triplet found";
+	if (!out->last_was_successful) {
+		r->delayed_pass = 1;
+		r->waited = (long)(now - out->first);
+	}
+}
+
+/* grey_decide - consult and update the store for one triplet, waiting
+ * for the answer (tests and tools; the daemon goes asynchronous) */
 int grey_decide(const struct grey_config *cfg, struct store *st,
     const struct grey_facts *f, time_t now, struct grey_result *r,
     const char **err_r)
 {
-	char key[STORE_KEY_MAX + 1], client[IP_STR_MAX];
+	struct grey_keys k;
 	struct store_grey_in in;
 	struct store_grey_out out;
 
 	memset(r, 0, sizeof(*r));
-	if (grey_triplet_key(cfg, f, key, sizeof(key), client,
-	    sizeof(client)) < 0) {
+	if (grey_keys(cfg, f, &k) < 0) {
 		*err_r = "cannot build the triplet (bad client address or an "
 		    "address too long)";
 		return -1;
 	}
-	in.triplet = key;
-	in.client = client;
-	in.now = now;
-	in.delay = cfg->delay;
-	in.retry_window = cfg->retry_window;
-	in.max_age = cfg->max_age;
-	in.awl_clients = cfg->awl_clients;
-	if (store_grey(st, &in, &out, err_r) < 0)
+	grey_store_in(cfg, &k, now, &in);
+	if (store_grey(st, &in, &out, NULL, NULL, err_r) != 0)
 		return -1;
-	if (out.awl) {
-		r->reason = "client AWL";
-		return 0;
-	}
-	if (out.remaining > 0) {
-		r->greylisted = 1;
-		r->remaining = out.remaining;
-		r->reason = out.first == now ? "new" : "early-retry";
-		return 0;
-	}
-	r->reason = "triplet found";
-	r->now = now;
-	if (!out.last_was_successful) {
-		r->delayed_pass = 1;
-		r->waited = (long)(now - out.first);
-	}
+	grey_result_of(&out, now, r);
 	return 0;
 }
 

@@ -1,8 +1,8 @@
 /*
  * grey.h - the greylisting engine (postgrey's behaviour), store-agnostic.
  *
- * Public: grey_sender_normalize, grey_client_net, grey_triplet_key,
- *         grey_decide.
+ * Public: grey_sender_normalize, grey_client_net, grey_keys,
+ *         grey_store_in, grey_result_of, grey_decide, grey_verdict.
  * Trust: facts are peer data relayed by Postfix; keys are bounded
  *        (STORE_KEY_MAX) and lower-cased, text substitutions are bounded.
  * Errors: grey_decide returns -1 with *err_r when the store cannot answer
@@ -35,12 +35,25 @@ struct grey_config {
 	const char *x_greylist_header;	/* "Name: text", %t %h %d %v;
 					   "" for none */
 	const char *hostname;	/* %h of the X-Greylist header */
+	int privacy;		/* store SHA-256 hashes, not addresses */
 };
 
 struct grey_facts {
 	const char *client_address;
 	const char *sender;
 	const char *recipient;
+	const char *auth_domain;	/* SPF-authenticated sender domain
+					   (client part of the triplet), or
+					   NULL */
+};
+
+#define GREY_SHARD_MAX 300
+
+/* the store keys of one request */
+struct grey_keys {
+	char shard[GREY_SHARD_MAX];
+	char triplet[STORE_KEY_MAX + 1];
+	char client[GREY_SHARD_MAX];
 };
 
 struct grey_result {
@@ -56,9 +69,12 @@ struct grey_result {
 int grey_sender_normalize(const char *sender, char *out, size_t outlen);
 int grey_client_net(const struct grey_config *cfg, const char *address,
     char *out, size_t outlen);
-int grey_triplet_key(const struct grey_config *cfg,
-    const struct grey_facts *f, char *key, size_t keylen,
-    char *client, size_t clientlen);
+int grey_keys(const struct grey_config *cfg, const struct grey_facts *f,
+    struct grey_keys *k);
+void grey_store_in(const struct grey_config *cfg, const struct grey_keys *k,
+    time_t now, struct store_grey_in *in);
+void grey_result_of(const struct store_grey_out *out, time_t now,
+    struct grey_result *r);
 int grey_decide(const struct grey_config *cfg, struct store *st,
     const struct grey_facts *f, time_t now, struct grey_result *r,
     const char **err_r);

@@ -2,8 +2,7 @@
  * store_lmdb.c - the embedded store: LMDB in a directory, the
  *                single-host default (nothing to run).
  *
- * Public: store_open, store_close, store_grey, store_expire, store_sync
- *         (see store.h).
+ * Public: store_lmdb_open (the rest through store.h's operations).
  * Trust: keys and values come from the engine; values read back from the
  *        file are parsed strictly (a record that does not parse counts as
  *        absent, and is overwritten).
@@ -31,11 +30,11 @@
 #include "store.h"
 #include "xalloc.h"
 
-#define RECORD_VERSION 1
 #define BYTES_PER_ENTRY 512	/* map size per allowed entry, generous */
 #define MAP_MIN (16u << 20)
 
-struct store {
+struct lstore {
+	struct store base;	/* first: a struct store * is a struct lstore * */
 	MDB_env *env;
 	MDB_dbi triplets, clients;
 	char *path;
@@ -74,19 +73,17 @@ static int mkdirs(const char *path)
 	return 0;
 }
 
-/* store_open - open (creating if needed) the store at spec */
-struct store *store_open(const char *spec, size_t max_entries,
+static const struct store_ops lmdb_ops;
+
+/* store_lmdb_open - open (creating if needed) the store at directory spec */
+struct store *store_lmdb_open(const char *spec, const struct store_opts *o,
     const char **err_r)
 {
-	struct store *s;
+	struct lstore *s;
 	MDB_txn *txn;
 	size_t map;
 	int rc;
 
-	if (strncmp(spec, "redis", 5) == 0) {
-		*err_r = "store: Redis back end not available in this build";
-		return NULL;
-	}
 	if (mkdirs(spec) < 0) {
 		static __thread char e[300];
 
@@ -96,8 +93,9 @@ struct store *store_open(const char *spec, size_t max_entries,
 		return NULL;
 	}
 	s = xcalloc(1, sizeof(*s));
+	s->base.ops = &lmdb_ops;
 	s->path = xstrdup(spec);
-	map = max_entries * BYTES_PER_ENTRY;
+	map = (o->max_entries ? o->max_entries : 1000000) * BYTES_PER_ENTRY;
 	if (map < MAP_MIN)
 		map = MAP_MIN;
 	if ((rc = mdb_env_create(&s->env)) != 0 ||
@@ -116,7 +114,7 @@ struct store *store_open(const char *spec, size_t max_entries,
 	}
 	if ((rc = mdb_txn_commit(txn)) != 0)
 		goto bad;
-	return s;
+	return &s->base;
 bad:
 	*err_r = lmdb_err(rc);
 	if (s->env)
@@ -126,24 +124,27 @@ bad:
 	return NULL;
 }
 
-/* store_close - flush and close; *sp = NULL */
-void store_close(struct store **sp)
+/* lmdb_close - flush and close */
+static void lmdb_close(struct store *st)
 {
-	struct store *s = *sp;
+	struct lstore *s = (struct lstore *)st;
 
-	*sp = NULL;
-	if (s == NULL)
-		return;
 	mdb_env_sync(s->env, 1);
 	mdb_env_close(s->env);
 	free(s->path);
 	free(s);
 }
 
-/* store_sync - flush committed updates to disk */
-void store_sync(struct store *s)
+/* lmdb_describe - the directory */
+static void lmdb_describe(const struct store *st, char *out, size_t outlen)
 {
-	mdb_env_sync(s->env, 1);
+	snprintf(out, outlen, "embedded %s", ((const struct lstore *)st)->path);
+}
+
+/* lmdb_sync - flush committed updates to disk */
+static void lmdb_sync(struct store *st)
+{
+	mdb_env_sync(((struct lstore *)st)->env, 1);
 }
 
 /* get_pair - read "1 A B" at key; 1 found, 0 absent, -1 error */
@@ -151,22 +152,14 @@ static int get_pair(MDB_txn *txn, MDB_dbi dbi, const char *key,
     long long *a, long long *b, int *rc_r)
 {
 	MDB_val k = { strlen(key), (void *)key }, v;
-	char text[64];
-	int ver, n;
 
 	*rc_r = mdb_get(txn, dbi, &k, &v);
 	if (*rc_r == MDB_NOTFOUND)
 		return 0;
 	if (*rc_r != 0)
 		return -1;
-	if (v.mv_size >= sizeof(text))
-		return 0;	/* not ours: treat as absent */
-	memcpy(text, v.mv_data, v.mv_size);
-	text[v.mv_size] = '\0';
-	if (sscanf(text, "%d %lld %lld%n", &ver, a, b, &n) != 3 ||
-	    ver != RECORD_VERSION || text[n] != '\0')
-		return 0;
-	return 1;
+	/* a record that does not parse is not ours: treat as absent */
+	return store_record_parse(v.mv_data, v.mv_size, a, b);
 }
 
 /* put_pair - write "1 A B" at key */
@@ -174,7 +167,7 @@ static int put_pair(MDB_txn *txn, MDB_dbi dbi, const char *key,
     long long a, long long b)
 {
 	char text[64];
-	int n = snprintf(text, sizeof(text), "%d %lld %lld", RECORD_VERSION,
+	int n = snprintf(text, sizeof(text), "%d %lld %lld", STORE_RECORD_VERSION,
 	    a, b);
 	MDB_val k = { strlen(key), (void *)key }, v = { (size_t)n, text };
 
@@ -182,7 +175,8 @@ static int put_pair(MDB_txn *txn, MDB_dbi dbi, const char *key,
 }
 
 /*
- * store_grey - postgrey's algorithm as one transaction:
+ * lmdb_grey - postgrey's algorithm as one transaction (store_redis.c's
+ * script does the same steps):
  *  1. a client with awl_clients successful deliveries passes (its
  *     last-seen is refreshed at most hourly);
  *  2. the triplet's first-seen is kept, or restarted when the first retry
@@ -190,19 +184,17 @@ static int put_pair(MDB_txn *txn, MDB_dbi dbi, const char *key,
  *  3. a triplet that waited long enough counts one delivery for its
  *     client, at most one per hour.
  */
-int store_grey(struct store *s, const struct store_grey_in *in,
-    struct store_grey_out *out, const char **err_r)
+static int lmdb_grey(struct store *st, const struct store_grey_in *in,
+    struct store_grey_out *out, store_grey_done *cb, void *arg,
+    const char **err_r)
 {
+	struct lstore *s = (struct lstore *)st;
 	MDB_txn *txn;
 	long long first, last, count = 0, clast = 0;
 	int rc, have, chave = 0;
 
-	memset(out, 0, sizeof(*out));
-	if (strlen(in->triplet) > STORE_KEY_MAX ||
-	    strlen(in->client) > STORE_KEY_MAX) {
-		*err_r = "store: key too long";
-		return -1;
-	}
+	(void)cb;
+	(void)arg;
 	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0) {
 		*err_r = lmdb_err(rc);
 		return -1;
@@ -270,7 +262,7 @@ fail:
 }
 
 /* expire_dbi - delete up to batch records unused for max_age */
-static size_t expire_dbi(struct store *s, MDB_dbi dbi, time_t now,
+static size_t expire_dbi(struct lstore *s, MDB_dbi dbi, time_t now,
     unsigned max_age, size_t batch)
 {
 	MDB_txn *txn;
@@ -287,15 +279,9 @@ static size_t expire_dbi(struct store *s, MDB_dbi dbi, time_t now,
 	}
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 &&
 	    n < batch; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		char text[64];
 		long long a, last;
-		int ver;
 
-		if (v.mv_size >= sizeof(text))
-			continue;
-		memcpy(text, v.mv_data, v.mv_size);
-		text[v.mv_size] = '\0';
-		if (sscanf(text, "%d %lld %lld", &ver, &a, &last) == 3 &&
+		if (store_record_parse(v.mv_data, v.mv_size, &a, &last) &&
 		    now - last > (long long)max_age &&
 		    mdb_cursor_del(cur, 0) == 0)
 			n++;
@@ -306,11 +292,104 @@ static size_t expire_dbi(struct store *s, MDB_dbi dbi, time_t now,
 	return n;
 }
 
-/* store_expire - forget entries unused for max_age (background work, in
+/* lmdb_expire - forget entries unused for max_age (background work, in
  * bounded batches); returns how many went */
-size_t store_expire(struct store *s, time_t now, unsigned max_age,
+static size_t lmdb_expire(struct store *st, time_t now, unsigned max_age,
     size_t batch)
 {
+	struct lstore *s = (struct lstore *)st;
+
 	return expire_dbi(s, s->triplets, now, max_age, batch) +
 	    expire_dbi(s, s->clients, now, max_age, batch);
 }
+
+/* lmdb_walk - every entry of both tables, in a read transaction */
+static int lmdb_walk(struct store *st, store_walk_fn *fn, void *arg,
+    const char **err_r)
+{
+	struct lstore *s = (struct lstore *)st;
+	MDB_dbi dbis[2] = { s->triplets, s->clients };
+	char key[STORE_KEY_MAX + 1];
+	MDB_txn *txn;
+	int rc, stop = 0;
+
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0) {
+		*err_r = lmdb_err(rc);
+		return -1;
+	}
+	for (int i = 0; i < 2 && !stop; i++) {
+		MDB_cursor *cur;
+		MDB_val k, v;
+
+		if ((rc = mdb_cursor_open(txn, dbis[i], &cur)) != 0)
+			break;
+		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+		    rc == 0 && !stop;
+		    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+			struct store_entry e;
+
+			if (k.mv_size > STORE_KEY_MAX ||
+			    !store_record_parse(v.mv_data, v.mv_size, &e.a,
+			    &e.b))
+				continue;
+			memcpy(key, k.mv_data, k.mv_size);
+			key[k.mv_size] = '\0';
+			e.kind = i == 0 ? STORE_TRIPLET : STORE_CLIENT;
+			e.key = key;
+			stop = fn(arg, &e);
+		}
+		mdb_cursor_close(cur);
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
+		if (rc != 0)
+			break;
+	}
+	mdb_txn_abort(txn);
+	if (rc != 0) {
+		*err_r = lmdb_err(rc);
+		return -1;
+	}
+	return 0;
+}
+
+/* lmdb_del - remove one entry; 1 removed, 0 absent */
+static int lmdb_del(struct store *st, enum store_entry_kind kind,
+    const char *key, const char **err_r)
+{
+	struct lstore *s = (struct lstore *)st;
+	MDB_val k = { strlen(key), (void *)key };
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0) {
+		*err_r = lmdb_err(rc);
+		return -1;
+	}
+	rc = mdb_del(txn, kind == STORE_TRIPLET ? s->triplets : s->clients,
+	    &k, NULL);
+	if (rc == MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	if (rc != 0)
+		mdb_txn_abort(txn);
+	else
+		rc = mdb_txn_commit(txn);	/* frees txn, even failing */
+	if (rc != 0) {
+		*err_r = lmdb_err(rc);
+		return -1;
+	}
+	mdb_env_sync(s->env, 1);
+	return 1;
+}
+
+static const struct store_ops lmdb_ops = {
+	.kind = "embedded",
+	.close = lmdb_close,
+	.describe = lmdb_describe,
+	.grey = lmdb_grey,
+	.expire = lmdb_expire,
+	.sync = lmdb_sync,
+	.walk = lmdb_walk,
+	.del = lmdb_del,
+};

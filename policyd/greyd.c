@@ -211,7 +211,7 @@ static int first_in_message(struct greyd *g, const char *instance,
 static const char *decide(struct greyd *g, struct greyd_ctx *c,
     const struct policy_req *r, struct verdict *v, long *delay_r)
 {
-	struct grey_facts f;
+	struct grey_facts f = { 0 };
 	struct grey_result res;
 	struct ipaddr ip;
 	const char *err;
@@ -342,9 +342,15 @@ static int greyd_start(struct daemon *d, const char **err_r)
 
 	g->d = d;
 	daemon_set_data(d, g);
-	if ((g->store = store_open(cfg_str(cfg, "store"),
-	    (size_t)cfg_int(cfg, "store_max_entries"), err_r)) == NULL)
-		return -1;
+	{
+		struct store_opts so = { .base = daemon_base(d),
+			.max_entries = (size_t)cfg_int(cfg,
+			    "store_max_entries") };
+
+		if ((g->store = store_open(cfg_str(cfg, "store"), &so,
+		    err_r)) == NULL)
+			return -1;
+	}
 	if ((g->ctx = ctx_new(cfg, err_r)) == NULL)
 		return -1;
 	g->instances = lru_new(INSTANCES_MAX, 0, free);

@@ -34,7 +34,7 @@ static void norm(const char *in, const char *want)
 static struct grey_result decide(struct store *st, const char *ip,
     const char *from, const char *to, time_t now)
 {
-	struct grey_facts f = { ip, from, to };
+	struct grey_facts f = { ip, from, to, NULL };
 	struct grey_result r;
 	const char *err = NULL;
 
@@ -45,12 +45,39 @@ static struct grey_result decide(struct store *st, const char *ip,
 	return r;
 }
 
+struct walk_count {
+	size_t triplets, clients;
+	int found;
+};
+
+/* count_entry - store_walk callback */
+static int count_entry(void *arg, const struct store_entry *e)
+{
+	struct walk_count *w = arg;
+
+	if (e->kind == STORE_TRIPLET)
+		w->triplets++;
+	else
+		w->clients++;
+	if (e->kind == STORE_CLIENT && !strcmp(e->key, "203.0.113.5") &&
+	    e->a >= 2)
+		w->found = 1;
+	return 0;
+}
+
 int main(void)
 {
-	char dir[] = "/tmp/grey_t.XXXXXX", net[64], key[1100], client[64];
+	char dir[] = "/tmp/grey_t.XXXXXX", net[64];
 	struct store *st;
 	struct grey_result r;
-	struct grey_facts f = { "192.0.2.77", "a@b.example", "C@D.example" };
+	struct grey_facts f = { "192.0.2.77", "a@b.example", "C@D.example",
+	    NULL };
+	struct grey_keys k;
+	struct store_opts so = { .max_entries = 1000, .timeout_ms = 2000,
+	    .connect_timeout_ms = 2000, .prefix = "t:" };
+	const char *spec = getenv("POSTERN_TEST_STORE");
+	int redis = spec != NULL && *spec != '\0';
+	struct walk_count wc;
 	struct verdict v;
 	const char *err;
 	time_t t0 = 1700000000;
@@ -76,16 +103,37 @@ int main(void)
 	grey_client_net(&cfg, "192.0.2.77", net, sizeof(net));
 	is_str(net, "192.0.2.77", "lookup by host");
 	cfg.lookup_by_host = 0;
-	is_int(grey_triplet_key(&cfg, &f, key, sizeof(key), client,
-	    sizeof(client)), 0, "key built");
-	is_str(key, "192.0.2.0/a@b.example/c@d.example", "key lower-cased");
+	is_int(grey_keys(&cfg, &f, &k), 0, "key built");
+	is_str(k.triplet, "192.0.2.0/a@b.example/c@d.example",
+	    "key lower-cased");
+	is_str(k.shard, "192.0.2.0", "shard: the client network");
+	is_str(k.client, "192.0.2.77", "client key: the address");
+	f.auth_domain = "Mail.Example";
+	grey_keys(&cfg, &f, &k);
+	is_str(k.triplet, "spf:mail.example/a@b.example/c@d.example",
+	    "SPF-authenticated domain replaces the network");
+	is_str(k.client, "spf:mail.example", "and the auto-whitelist client");
+	cfg.privacy = 1;
+	grey_keys(&cfg, &f, &k);
+	ok(strlen(k.triplet) == 40 && strspn(k.triplet,
+	    "0123456789abcdef") == 40 && strlen(k.shard) == 16 &&
+	    strstr(k.triplet, "example") == NULL, "privacy: hashes only (%s)",
+	    k.triplet);
+	is_str(k.client, "bc9bce33e7ad6a1c99af161eec5e9082a113c6f0",
+	    "privacy: SHA-256 of the client key, first 160 bits");
+	cfg.privacy = 0;
+	f.auth_domain = NULL;
 	is_int(grey_client_net(&cfg, "not-an-ip", net, sizeof(net)), -1,
 	    "bad address refused");
 
 	if (mkdtemp(dir) == NULL)
 		return 1;
-	st = store_open(dir, 1000, &err);
-	ok(st != NULL, "embedded store opens");
+	if (!redis)
+		spec = dir;
+	st = store_open(spec, &so, &err);
+	ok(st != NULL, "store opens: %s", st ? spec : err);
+	if (st == NULL)
+		return done_testing();
 
 	r = decide(st, "192.0.2.10", "a@x.example", "u@y.example", t0);
 	ok(r.greylisted && r.remaining == 300 && !strcmp(r.reason, "new"),
@@ -138,17 +186,35 @@ int main(void)
 	ok(r.greylisted && !strcmp(r.reason, "new"),
 	    "unused past max-age: forgotten");
 
+	memset(&wc, 0, sizeof(wc));
+	is_int(store_walk(st, count_entry, &wc, &err), 0, "walk the store");
+	ok(wc.triplets == 5 &&
+	    wc.clients == 2 && wc.found, "walk: %zu triplets, %zu clients",
+	    wc.triplets, wc.clients);
+	is_int(store_delete(st, STORE_TRIPLET,
+	    "198.51.100.0/a@x.example/u@y.example", &err), 1,
+	    "delete a triplet");
+	is_int(store_delete(st, STORE_TRIPLET,
+	    "198.51.100.0/a@x.example/u@y.example", &err), 0,
+	    "delete it again: absent");
+	r = decide(st, "198.51.100.1", "a@x.example", "u@y.example",
+	    t0 + 3 * 86400 + 1);
+	ok(r.greylisted && !strcmp(r.reason, "new"), "deleted triplet: new");
+	is_int(store_delete(st, STORE_CLIENT, "203.0.113.5", &err), 1,
+	    "delete a client whitelist entry");
+
 	store_close(&st);
-	st = store_open(dir, 1000, &err);
+	st = store_open(spec, &so, &err);
 	r = decide(st, "192.0.2.10", "a@x.example", "u@y.example",
 	    t0 + 400 + 36 * 86400 + 301);
 	ok(!r.greylisted && r.delayed_pass,
 	    "the store keeps triplets across a reopen");
-	is_int(store_expire(st, t0 + 100 * 86400, cfg.max_age, 1000) > 0, 1,
-	    "expiry removes old entries");
+	if (!redis)
+		is_int(store_expire(st, t0 + 100 * 86400, cfg.max_age, 1000) > 0,
+		    1, "expiry removes old entries");
 	r = decide(st, "203.0.113.5", "new2@x.example", "u@y.example",
 	    t0 + 100 * 86400);
-	ok(r.greylisted, "expired client whitelist gone");
+	ok(r.greylisted, "deleted client whitelist gone");
 	store_close(&st);
 	{
 		char cmd[64];

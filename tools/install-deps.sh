@@ -8,7 +8,7 @@ set -eu
 PACKAGES="
   build-essential autoconf automake libtool pkg-config
   libevent-dev libc-ares-dev libspf2-dev liblmdb-dev libhiredis-dev
-  libpcre2-dev
+  libpcre2-dev libssl-dev
   clang libclang-rt-14-dev
   python3 python3-yaml
   unbound postfix swaks redis-server postgrey
