@@ -28,6 +28,7 @@
 
 #include "daemon.h"
 #include "grey.h"
+#include "greyd_cfg.h"
 #include "greywl.h"
 #include "log.h"
 #include "lru.h"
@@ -48,49 +49,7 @@
 static const struct cfg_def greyd_defs[] = {
 	POLICY_CFG_DEFS("inet:127.0.0.1:10023"),
 	DAEMON_CFG_DEFS,
-	{ "store", NULL, CFG_STR, "/var/lib/postern/greyd", 0, 0, NULL,
-	  "greylisting state: a directory (embedded store)" },
-	{ "store_max_entries", NULL, CFG_INT, "2000000", 1000, 1000000000,
-	  NULL, "triplets and clients the embedded store can hold" },
-	{ "store_on_error", NULL, CFG_ENUM, "accept", 0, 0,
-	  "accept|tempfail", "when the store fails: let mail through "
-	  "(with a warning) or defer it" },
-	{ "delay", NULL, CFG_TIME, "300s", 0, 86400000LL, NULL,
-	  "how long a new triplet is deferred (postgrey --delay)" },
-	{ "max_age", NULL, CFG_TIME, "35d", 60000, 3650LL * 86400000LL, NULL,
-	  "forget triplets and clients unused this long" },
-	{ "retry_window", NULL, CFG_TIME, "2d", 60000, 3650LL * 86400000LL,
-	  NULL, "a first retry later than this starts over" },
-	{ "auto_whitelist_clients", NULL, CFG_INT, "5", 0, 1000000, NULL,
-	  "deliveries after which a client is whitelisted (0: off)" },
-	{ "lookup_by_subnet", NULL, CFG_BOOL, "yes", 0, 0, NULL,
-	  "triplets use the client network (ipv4cidr/ipv6cidr)" },
-	{ "lookup_by_host", NULL, CFG_BOOL, "no", 0, 0, NULL,
-	  "triplets use the whole client address (postgrey's switch)" },
-	{ "ipv4cidr", NULL, CFG_INT, "24", 1, 32, NULL,
-	  "IPv4 network of a triplet" },
-	{ "ipv6cidr", NULL, CFG_INT, "64", 1, 128, NULL,
-	  "IPv6 network of a triplet" },
-	{ "greylist_text", NULL, CFG_STR,
-	  "Greylisted, please try again in %s seconds", 0, 0, NULL,
-	  "reply text (%s: seconds left, %r: recipient domain)" },
-	{ "greylist_action", NULL, CFG_ENUM, "DEFER_IF_PERMIT", 0, 0,
-	  "DEFER_IF_PERMIT|DEFER", "DEFER_IF_PERMIT lets a later "
-	  "restriction reject; DEFER defers at once (450 4.2.0)" },
-	{ "x_greylist_header", NULL, CFG_STR,
-	  "X-Greylist: delayed %t seconds by postern-greyd at %h; %d", 0, 0,
-	  NULL, "header on mail that passed after a delay (%t %h %d %v); "
-	  "empty: none" },
-	{ "hostname", NULL, CFG_STR, NULL, 0, 0, NULL,
-	  "%h of the header (default: the host name)" },
-	{ "whitelist_clients", NULL, CFG_LIST,
-	  "/etc/postgrey/whitelist_clients,"
-	  "/etc/postgrey/whitelist_clients.local", 0, 0, NULL,
-	  "postgrey client whitelist files (a missing .local is fine)" },
-	{ "whitelist_recipients", NULL, CFG_LIST,
-	  "/etc/postgrey/whitelist_recipients,"
-	  "/etc/postgrey/whitelist_recipients.local", 0, 0, NULL,
-	  "postgrey recipient whitelist files" },
+	GREYD_CFG_DEFS
 	CFG_END
 };
 
@@ -172,6 +131,7 @@ static struct greyd_ctx *ctx_new(const struct cfg *cfg, const char **err_r)
 	c->g.awl_clients = (unsigned)cfg_int(cfg, "auto_whitelist_clients");
 	c->g.ipv4_cidr = (unsigned)cfg_int(cfg, "ipv4cidr");
 	c->g.ipv6_cidr = (unsigned)cfg_int(cfg, "ipv6cidr");
+	c->g.privacy = cfg_bool(cfg, "privacy");
 	c->g.lookup_by_host = cfg_bool(cfg, "lookup_by_host") ||
 	    !cfg_bool(cfg, "lookup_by_subnet");
 	c->g.greylist_text = xstrdup(cfg_str(cfg, "greylist_text"));
@@ -345,7 +305,13 @@ static int greyd_start(struct daemon *d, const char **err_r)
 	{
 		struct store_opts so = { .base = daemon_base(d),
 			.max_entries = (size_t)cfg_int(cfg,
-			    "store_max_entries") };
+			    "store_max_entries"),
+			.timeout_ms = (unsigned)cfg_int(cfg, "store_timeout"),
+			.connect_timeout_ms = (unsigned)cfg_int(cfg,
+			    "store_connect_timeout"),
+			.wait_replicas = (unsigned)cfg_int(cfg,
+			    "store_wait_replicas"),
+			.prefix = cfg_str(cfg, "store_prefix") };
 
 		if ((g->store = store_open(cfg_str(cfg, "store"), &so,
 		    err_r)) == NULL)
@@ -425,7 +391,8 @@ static void greyd_finish(struct daemon *d)
 }
 
 static const char *const greyd_restart_keys[] = { POLICY_RESTART_KEYS,
-	"store", "store_max_entries", NULL };
+	"store", "store_max_entries", "store_timeout",
+	"store_connect_timeout", "store_wait_replicas", "store_prefix", NULL };
 
 static const struct daemon_desc greyd_desc = {
 	.name = "postern-greyd",
