@@ -86,13 +86,13 @@ int store_walk(struct store *s, store_walk_fn *fn, void *arg,
 
 /* store_delete - remove one entry (blocking); 1 removed, 0 absent */
 int store_delete(struct store *s, enum store_entry_kind kind,
-    const char *key, const char **err_r)
+    const char *shard, const char *key, const char **err_r)
 {
-	if (strlen(key) > STORE_KEY_MAX) {
+	if (strlen(key) > STORE_KEY_MAX || strlen(shard) > STORE_KEY_MAX) {
 		*err_r = "store: key too long";
 		return -1;
 	}
-	return s->ops->del(s, kind, key, err_r);
+	return s->ops->del(s, kind, shard, key, err_r);
 }
 
 /* store_record_parse - "1 A B" exactly; 1 parsed, 0 not ours */

@@ -75,11 +75,14 @@ enum store_entry_kind { STORE_TRIPLET, STORE_CLIENT };
 /* one entry, as the admin tool sees it */
 struct store_entry {
 	enum store_entry_kind kind;
+	const char *shard;	/* its shard (grey_keys), "" if unknown */
 	const char *key;	/* triplet or client key (no shard/prefix) */
 	long long a, b;		/* triplet: first, last; client: count, last */
 };
 
-/* return non-zero to stop the walk */
+/* return non-zero to stop the walk.  Deleting needs the shard too (Redis
+ * keeps both keys of a triplet on one Cluster node by it): the embedded
+ * store ignores it */
 typedef int store_walk_fn(void *arg, const struct store_entry *e);
 
 struct store *store_open(const char *spec, const struct store_opts *o,
@@ -96,7 +99,7 @@ void store_sync(struct store *s);
 int store_walk(struct store *s, store_walk_fn *fn, void *arg,
     const char **err_r);
 int store_delete(struct store *s, enum store_entry_kind kind,
-    const char *key, const char **err_r);
+    const char *shard, const char *key, const char **err_r);
 
 /* internal: the back ends behind store.c */
 struct store_ops {
@@ -112,7 +115,7 @@ struct store_ops {
 	int (*walk)(struct store *s, store_walk_fn *fn, void *arg,
 	    const char **err_r);
 	int (*del)(struct store *s, enum store_entry_kind kind,
-	    const char *key, const char **err_r);
+	    const char *shard, const char *key, const char **err_r);
 };
 
 struct store {

@@ -335,6 +335,7 @@ static int lmdb_walk(struct store *st, store_walk_fn *fn, void *arg,
 			memcpy(key, k.mv_data, k.mv_size);
 			key[k.mv_size] = '\0';
 			e.kind = i == 0 ? STORE_TRIPLET : STORE_CLIENT;
+			e.shard = "";
 			e.key = key;
 			stop = fn(arg, &e);
 		}
@@ -354,13 +355,14 @@ static int lmdb_walk(struct store *st, store_walk_fn *fn, void *arg,
 
 /* lmdb_del - remove one entry; 1 removed, 0 absent */
 static int lmdb_del(struct store *st, enum store_entry_kind kind,
-    const char *key, const char **err_r)
+    const char *shard, const char *key, const char **err_r)
 {
 	struct lstore *s = (struct lstore *)st;
 	MDB_val k = { strlen(key), (void *)key };
 	MDB_txn *txn;
 	int rc;
 
+	(void)shard;	/* one table per kind: the key is enough */
 	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0) {
 		*err_r = lmdb_err(rc);
 		return -1;

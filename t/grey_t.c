@@ -191,16 +191,17 @@ int main(void)
 	ok(wc.triplets == 5 &&
 	    wc.clients == 2 && wc.found, "walk: %zu triplets, %zu clients",
 	    wc.triplets, wc.clients);
-	is_int(store_delete(st, STORE_TRIPLET,
+	is_int(store_delete(st, STORE_TRIPLET, "198.51.100.0",
 	    "198.51.100.0/a@x.example/u@y.example", &err), 1,
 	    "delete a triplet");
-	is_int(store_delete(st, STORE_TRIPLET,
+	is_int(store_delete(st, STORE_TRIPLET, "198.51.100.0",
 	    "198.51.100.0/a@x.example/u@y.example", &err), 0,
 	    "delete it again: absent");
 	r = decide(st, "198.51.100.1", "a@x.example", "u@y.example",
 	    t0 + 3 * 86400 + 1);
 	ok(r.greylisted && !strcmp(r.reason, "new"), "deleted triplet: new");
-	is_int(store_delete(st, STORE_CLIENT, "203.0.113.5", &err), 1,
+	is_int(store_delete(st, STORE_CLIENT, "203.0.113.0", "203.0.113.5",
+	    &err), 1,
 	    "delete a client whitelist entry");
 
 	store_close(&st);
