@@ -3,7 +3,9 @@
  *               daemon (greyd.c) and its admin tool (postern-greyctl),
  *               which reads the same file to find the store.
  *
- * Public: GREYD_CFG_DEFS.
+ * Public: GREYD_CFG_DEFS (the greylisting keys, the bypasses, and the
+ *         shared DNS and SPF engine keys with spfd's names, so one file
+ *         serves the daemon and the tool).
  * Trust: the config file is the admin's.
  * Errors: none here (cfg.c checks values against these definitions).
  */
@@ -11,6 +13,11 @@
 #define POSTERN_GREYD_CFG_H
 
 #include "cfg.h"
+#include "dnscfg.h"
+#include "spfengine.h"
+
+#define GREYD_DNSWL_MAX 16	/* DNS whitelists asked per request */
+#define GREYD_RDNS_MAX 1000	/* rdns_whitelist patterns */
 
 #define GREYD_CFG_DEFS \
 	{ "store", NULL, CFG_STR, "/var/lib/postern/greyd", 0, 0, NULL, \
@@ -70,6 +77,17 @@
 	{ "whitelist_recipients", NULL, CFG_LIST, \
 	  "/etc/postgrey/whitelist_recipients," \
 	  "/etc/postgrey/whitelist_recipients.local", 0, 0, NULL, \
-	  "postgrey recipient whitelist files" },
+	  "postgrey recipient whitelist files" }, \
+	{ "greylist_by_spf_domain", NULL, CFG_BOOL, "yes", 0, 0, NULL, \
+	  "when the sender's SPF gives pass, greylist by its domain " \
+	  "instead of the client network" }, \
+	{ "dnswl", NULL, CFG_LIST, NULL, 0, 0, NULL, \
+	  "DNS whitelists ZONE[=FILTER] (postscreen filter syntax, e.g. " \
+	  "list.dnswl.org=127.0.[0..255].[1..3]): a listed client passes" }, \
+	{ "rdns_whitelist", NULL, CFG_LIST, NULL, 0, 0, NULL, \
+	  "client names that pass: /regex/, .domain.suffix or an exact " \
+	  "name (Postfix's verified client_name)" }, \
+	DNS_CFG_DEFS, \
+	SPF_ENGINE_CFG_DEFS,
 
 #endif
