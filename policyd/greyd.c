@@ -83,6 +83,7 @@
 #define ERRBUF_SIZE 512		/* config error messages */
 #define REASON_MAX (DNS_NAME_MAX + 16)	/* "dnswl ZONE" */
 #define IP6_REV_LEN 64		/* 32 nibbles, each with its dot */
+#define STORE_DESCRIBE_MAX 512	/* the store, as logged */
 
 static const struct cfg_def greyd_defs[] = {
 	POLICY_CFG_DEFS("inet:127.0.0.1:10023"),
@@ -929,6 +930,7 @@ static int greyd_start(struct daemon *d, const char **err_r)
 	struct policy_server_config pcfg;
 	struct metrics *m = daemon_metrics(d);
 	struct timeval sec = { 1, 0 };
+	char where[STORE_DESCRIBE_MAX];
 
 	g->d = d;
 	g->base = daemon_base(d);
@@ -967,8 +969,9 @@ static int greyd_start(struct daemon *d, const char **err_r)
 	    "decisions by action", "action");
 	g->tick = event_new(g->base, -1, EV_PERSIST, tick, g);
 	event_add(g->tick, &sec);
+	store_describe(g->store, where, sizeof(where));	/* no password */
 	log_info("store: %s; delay %us; by SPF domain: %s; %zu DNS "
-	    "whitelist%s", cfg_str(cfg, "store"), g->ctx->gc.delay,
+	    "whitelist%s", where, g->ctx->gc.delay,
 	    g->ctx->by_spf ? "yes" : "no", g->ctx->ndnswl,
 	    g->ctx->ndnswl == 1 ? "" : "s");
 	return 0;
