@@ -1,15 +1,21 @@
 #!/bin/bash
-# grey-bench.sh - postern-greyd (embedded store) against Debian's postgrey,
-# same load generator, same requests, side by side: new triplets (every
-# request unique) and repeated triplets (200 triplets cycled), at
-# concurrency 1, 8 and 64.  Figures, not a test.  Run as root from the
-# build directory (postgrey drops to its own user).
+# grey-bench.sh - postern-greyd with the embedded store and with Redis,
+# against Debian's postgrey, same load generator, same requests, side by
+# side: new triplets (every request unique) and repeated triplets (200
+# triplets cycled), at concurrency 1, 8 and 64.  Then the floor for the
+# Redis store: redis-benchmark sending one EVALSHA of postern's own
+# greylisting script per request at the same concurrency (what no Redis
+# client can beat on this machine).  Figures, not a test.  Run as root
+# from the build directory (postgrey drops to its own user).
 #
-# Environment: top_builddir [.], BENCH_SECONDS [5], BENCH_THREADS [2],
-# BENCH_CONCURRENCY ["1 8 64"].  Everything listens on 127.0.0.1 only and
-# is stopped on exit.
+# Environment: top_builddir [.], top_srcdir [.], BENCH_SECONDS [5],
+# BENCH_THREADS [2], BENCH_CONCURRENCY ["1 8 64"], BENCH_SERVICES
+# ["postern-greyd postern-greyd-redis postgrey"].  Everything listens on
+# 127.0.0.1 only and is stopped on exit.
 set -u
 bd=${top_builddir:-.}
+sd=${top_srcdir:-.}
+want=${BENCH_SERVICES:-postern-greyd postern-greyd-redis postgrey}
 secs=${BENCH_SECONDS:-5}
 threads=${BENCH_THREADS:-2}
 conc=${BENCH_CONCURRENCY:-1 8 64}
@@ -47,13 +53,31 @@ with open(sys.argv[1], "w") as f:
                 "instance=x\nqueue_id=\nsize=1000\n\n" % (i % 250 + 1, i, i, i, i))
 PY
 
-gport=$(free_port)
-"$GREYD" -f -c /dev/null -o listen=inet:127.0.0.1:$gport \
-    -o store="$tmp/store" -o whitelist_clients= -o whitelist_recipients= \
-    2>"$tmp/greyd.log" &
-pids+=($!)
-services="postern-greyd:$gport"
-if [ -x "$POSTGREY" ] && id postgrey >/dev/null 2>&1; then
+wants() { case " $want " in *" $1 "*) return 0;; esac; return 1; }
+services=""
+if wants postern-greyd; then
+	gport=$(free_port)
+	"$GREYD" -f -c /dev/null -o listen=inet:127.0.0.1:$gport \
+	    -o store="$tmp/store" -o whitelist_clients= \
+	    -o whitelist_recipients= 2>"$tmp/greyd.log" &
+	pids+=($!)
+	services="postern-greyd:$gport"
+fi
+rport=""
+if wants postern-greyd-redis && command -v redis-server >/dev/null; then
+	rport=$(free_port)
+	redis-server --port "$rport" --bind 127.0.0.1 --save '' \
+	    --appendonly no --protected-mode no --dir "$tmp" \
+	    --logfile "$tmp/redis.log" &
+	pids+=($!)
+	qport=$(free_port)
+	"$GREYD" -f -c /dev/null -o listen=inet:127.0.0.1:$qport \
+	    -o store=redis://127.0.0.1:$rport -o whitelist_clients= \
+	    -o whitelist_recipients= 2>"$tmp/greyd-redis.log" &
+	pids+=($!)
+	services="$services postern-greyd-redis:$qport"
+fi
+if wants postgrey && [ -x "$POSTGREY" ] && id postgrey >/dev/null 2>&1; then
 	pport=$(free_port)
 	mkdir -p "$tmp/pg" && chown postgrey "$tmp/pg"
 	"$POSTGREY" --inet=127.0.0.1:$pport --dbdir="$tmp/pg" --user=postgrey \
@@ -61,7 +85,7 @@ if [ -x "$POSTGREY" ] && id postgrey >/dev/null 2>&1; then
 	pids+=($!)
 	services="$services postgrey:$pport"
 else
-	echo "grey-bench: postgrey not installed; postern-greyd only" >&2
+	wants postgrey && echo "grey-bench: postgrey not installed" >&2
 fi
 sleep 3
 
@@ -83,3 +107,26 @@ for s in $services; do
 		done
 	done
 done
+
+# The floor: one EVALSHA of the same script per request, new keys each
+# time, from redis-benchmark (its own C client, no policy protocol).
+if [ -n "$rport" ] && command -v redis-benchmark >/dev/null; then
+	python3 - "$sd/common/store_redis.c" >"$tmp/script.lua" <<'PY'
+import ast, re, sys
+src = open(sys.argv[1]).read()
+body = re.search(r"grey_script\[\] =\n(.*?);\n", src, re.S).group(1)
+print("".join(ast.literal_eval(l.strip()) for l in body.splitlines()
+              if l.strip().startswith('"')), end="")
+PY
+	sha=$(redis-cli -p "$rport" SCRIPT LOAD "$(cat "$tmp/script.lua")")
+	for c in $conc; do
+		n=$((c == 1 ? 40000 : 200000))
+		rps=$(redis-benchmark -p "$rport" -c "$c" -n "$n" -r 100000000 \
+		    -q EVALSHA "$sha" 2 "pg:t:{__rand_int__}a/b/c" \
+		    "pg:c:{__rand_int__}" "$(date +%s)" 300 172800 3024000 5 \
+		    2>/dev/null | tr '\r' '\n' | grep -o '[0-9.]* requests per second' |
+		    tail -1 | cut -d' ' -f1)
+		printf '%-14s %-7s %5s %9s %8s %8s\n' redis-bench evalsha "$c" \
+		    "$rps" - -
+	done
+fi

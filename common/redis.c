@@ -779,6 +779,10 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
 	    !strncmp(rep->str, "CLUSTERDOWN", 11) ||
 	    !strncmp(rep->str, "LOADING", 7) ||
 	    !strncmp(rep->str, "MASTERDOWN", 10))) {
+		/* e.g. a script on keys of a slot being migrated: it can
+		 * only run once the slot is settled; the deadline bounds
+		 * the wait, not the redirection count */
+		c->redirects = 0;
 		retry_later(c);
 		return;
 	}
