@@ -770,8 +770,13 @@ static void on_spf_done(void *arg, const struct spf_outcome *o)
 				*p = (char)tolower((unsigned char)*p);
 		}
 	}
-	log_debug("SPF for %s from %s: %s", q->sender, q->client_address,
-	    spf_result_name(o->result));
+	{
+		char from[LOG_SAN_SIZE];
+
+		log_debug("SPF for %s from %s: %s", log_sanitize(from,
+		    q->sender, strlen(q->sender)), q->client_address,
+		    spf_result_name(o->result));
+	}
 	req_checks_done(q);
 }
 
