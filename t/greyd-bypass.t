@@ -188,14 +188,15 @@ with section("DNS whitelists"):
     ok(logged(a, r"action=pass, reason=dnswl dnswl\.example, "
               r"client_name=mail\.example\.com, client_address=203\.0\."
               r"113\.5,"), "logged with reason=dnswl dnswl.example")
-    like(ask(a, "203.0.113.6"), r"^DEFER", "127.0.5.0 is filtered out: "
-         "greylisted")
-    is_(ask(a, "203.0.113.7"), "DUNNO", "one fitting address among others "
-        "is enough")
-    like(ask(a, "203.0.113.99"), r"^DEFER", "not listed (NXDOMAIN): "
-         "greylisted")
+    like(ask(a, "203.0.113.6", rcpt="wl6@dest.example"), r"^DEFER",
+         "127.0.5.0 is filtered out: greylisted")
+    is_(ask(a, "203.0.113.7", rcpt="wl7@dest.example"), "DUNNO",
+        "one fitting address among others is enough")
+    like(ask(a, "203.0.113.99", rcpt="wl99@dest.example"), r"^DEFER",
+         "not listed (NXDOMAIN): greylisted")
     is_(ask(a, V6), "DUNNO", "IPv6 client listed under its nibble name")
-    like(ask(a, "2001:db8::6"), r"^DEFER", "IPv6 client not listed")
+    like(ask(a, "2001:db8::6", rcpt="wl6@dest.example"), r"^DEFER",
+         "IPv6 client not listed")
 
 with section("rdns_whitelist"):
     for name, want, what in (
@@ -266,7 +267,7 @@ with section("a DNS whitelist that times out; SIGTERM waits"):
     c = start("greyd-c", extra=(
         "-o", "dns_timeout=1s", "-o", "greylist_by_spf_domain=no",
         "-o", "dnswl=wl.%s, plain.example" % TIMEOUT_ZONE))
-    r, took = timed(ask, c, "203.0.113.50")
+    r, took = timed(ask, c, "203.0.113.50", rcpt="wl50@dest.example")
     like(r, r"^DEFER", "a list that does not answer is no bypass: "
          "greylisted")
     ok(0.8 < took < 3.5, "...within dns_timeout (%.1f s)" % took)
@@ -278,8 +279,8 @@ with section("a DNS whitelist that times out; SIGTERM waits"):
     ok(took < 0.6, "...without waiting for the slow list (%.2f s)" % took)
     ok(logged(c, r"reason=dnswl plain\.example, .*client_address=203\.0\."
               r"113\.8,"), "logged with the list that answered")
-    like(ask(c, "203.0.113.9"), r"^DEFER", "127.0.0.255 without a filter: "
-         "no bypass")
+    like(ask(c, "203.0.113.9", rcpt="wl9@dest.example"), r"^DEFER",
+         "127.0.0.255 without a filter: no bypass")
     slow = in_background(ask, c, "203.0.113.51",
                          rcpt="sigterm@dest.example")
     time.sleep(0.3)
