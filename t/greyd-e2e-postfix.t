@@ -30,7 +30,8 @@ greyd = pt.Daemon([
     "-o", "listen=inet:127.0.0.1:%d" % port,
     "-o", "store=%s" % os.path.join(tmp.path, "store"),
     "-o", "delay=2s", "-o", "auto_whitelist_clients=1",
-    "-o", "hostname=mx.test",
+    "-o", "hostname=mx.test", "-o", "greylist_by_spf_domain=no",
+    "-o", "dns_server=127.0.0.1:9",
     "-o", "whitelist_clients=%s" % tmp.file("wlc", "trusted.example.net\n"),
     "-o", "whitelist_recipients=%s" % tmp.file("wlr", "postmaster@\n")],
     ready=("tcp", port), name="postern-greyd", tmp=tmp)
