@@ -6,6 +6,10 @@
 # senders' domains publish no SPF (the DNS server is a local unbound), so
 # greylisting is by client network as in postgrey; SPF-domain greylisting
 # and the bypasses are in greyd-bypass.t.
+#
+# With POSTERN_TEST_STORE=redis the same tests run against a real
+# redis-server on 127.0.0.1 started here (t/greyd-policy-redis.t does
+# that), so both stores pass one suite.
 import os
 import re
 import signal
@@ -24,6 +28,11 @@ if not os.access(GREYD, os.X_OK):
 
 tmp = pt.tmpdir()
 STORE = os.path.join(tmp.path, "store")
+if os.environ.get("POSTERN_TEST_STORE") == "redis":
+    import redis_servers as rs                                 # noqa: E402
+    if not rs.have_redis():
+        pt.skip_all("redis-server/redis-cli (7.0 or later) not installed")
+    STORE = rs.RedisServer(tmp, password="policy-pw").url
 WLC = tmp.file("wl_clients", "# test list\ntrusted.example.net\n"
                "198.51.100.0/24\n/^relay\\d+\\.example\\.org$/\n")
 WLR = tmp.file("wl_rcpts", "postmaster@\n")
