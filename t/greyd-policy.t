@@ -129,6 +129,30 @@ with section("the store survives a restart and kill -9"):
         "triplet is known (passes after its delay)")
     d.stop()
 
+with section("two daemons on one store"):
+    # two processes (or two MX hosts on Redis) share the triplets
+    d1 = start("share1")
+    d2 = start("share2")
+    like(ask(d1, sender="both@example.com", instance="s1"), r"^DEFER",
+         "daemon 1: new triplet")
+    time.sleep(2.2)
+    like(ask(d2, sender="both@example.com", instance="s2"),
+         r"^PREPEND X-Greylist", "daemon 2 knows it: passes after the delay")
+    n = 100
+    early = sum(1 for i in range(n)
+                if ask(d2, sender="alt%d@example.com" % i,
+                       instance="a%d" % i).startswith("DEFER") and
+                ask(d1, sender="alt%d@example.com" % i,
+                    instance="b%d" % i).startswith("DEFER"))
+    is_(early, n, "interleaved writers: each new triplet deferred by both")
+    time.sleep(2.2)
+    passed = sum(1 for i in range(n) if ask(
+        d1 if i % 2 else d2, sender="alt%d@example.com" % i,
+        instance="c%d" % i).startswith("PREPEND X-Greylist"))
+    is_(passed, n, "after the delay every triplet passes, on either daemon")
+    d1.stop()
+    d2.stop()
+
 with section("config"):
     p = subprocess.run([GREYD, "-t", "-c", "/dev/null", "-o",
                         "greylist_action=REJECT"], capture_output=True,
