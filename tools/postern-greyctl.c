@@ -825,9 +825,11 @@ int main(int argc, char **argv)
 			opts |= OPT_SPF;
 			break;
 		case 'h':
+			free(ov);
 			fputs(help_text, stdout);
 			return EXIT_OK;
 		case 'V':
+			free(ov);
 			printf(PROG " %s\n", PACKAGE_VERSION);
 			return EXIT_OK;
 		default:
