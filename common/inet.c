@@ -55,6 +55,34 @@ void ip_unmap(struct ipaddr *ip)
 	ip->family = AF_INET;
 }
 
+/* ip_reverse_name - the address reversed under zone, as PTR lookups and
+ * DNS lists want it: "4.3.2.1.ZONE" or 32 dotted nibbles of IPv6, lowest
+ * first; -1 if it does not fit in outlen */
+int ip_reverse_name(const struct ipaddr *ip, const char *zone, char *out,
+    size_t outlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	char rev[IP_REV_MAX + 1];
+	int n;
+
+	if (ip->family == AF_INET) {
+		snprintf(rev, sizeof(rev), "%u.%u.%u.%u.", ip->a[3], ip->a[2],
+		    ip->a[1], ip->a[0]);
+	} else {
+		size_t k = 0;
+
+		for (int i = 15; i >= 0; i--) {
+			rev[k++] = hex[ip->a[i] & 15];
+			rev[k++] = '.';
+			rev[k++] = hex[ip->a[i] >> 4];
+			rev[k++] = '.';
+		}
+		rev[k] = '\0';
+	}
+	n = snprintf(out, outlen, "%s%s", rev, zone);
+	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
 /* ip_prefix_match - same family and the first bits bits equal */
 int ip_prefix_match(const struct ipaddr *a, const struct ipaddr *b,
     unsigned bits)

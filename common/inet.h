@@ -1,7 +1,8 @@
 /*
  * inet.h - IP addresses, CIDR networks and CIDR lists.
  *
- * Public: ip_parse, ip_format, ip_is_v4mapped, ip_unmap, cidr_parse,
+ * Public: ip_parse, ip_format, ip_is_v4mapped, ip_unmap, ip_reverse_name,
+ *         cidr_parse,
  *         cidr_match, ip_prefix_match, cidrlist_add, cidrlist_match,
  *         cidrlist_free.
  * Trust: addresses come from peers (policy requests, DNS answers) and
@@ -16,6 +17,7 @@
 #include <sys/socket.h>
 
 #define IP_STR_MAX 46		/* INET6_ADDRSTRLEN */
+#define IP_REV_MAX 64		/* reversed IPv6: 32 nibbles, each dotted */
 
 struct ipaddr {
 	int family;		/* AF_INET or AF_INET6 */
@@ -36,6 +38,8 @@ int ip_parse(const char *s, struct ipaddr *ip_r);
 const char *ip_format(const struct ipaddr *ip, char *out, size_t outlen);
 int ip_is_v4mapped(const struct ipaddr *ip);
 void ip_unmap(struct ipaddr *ip);
+int ip_reverse_name(const struct ipaddr *ip, const char *zone, char *out,
+    size_t outlen);
 int ip_prefix_match(const struct ipaddr *a, const struct ipaddr *b,
     unsigned bits);
 

@@ -319,21 +319,9 @@ static int count_void(struct spf_check *c, const struct dns_answer *a)
 /* reverse_name - in-addr.arpa / ip6.arpa name of ip */
 static void reverse_name(const struct ipaddr *ip, char *out, size_t outlen)
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
-
-	if (ip->family == AF_INET) {
-		snprintf(out, outlen, "%u.%u.%u.%u.in-addr.arpa",
-		    ip->a[3], ip->a[2], ip->a[1], ip->a[0]);
-		return;
-	}
-	for (int i = 15; i >= 0 && o + 4 < outlen; i--) {
-		out[o++] = hex[ip->a[i] & 15];
-		out[o++] = '.';
-		out[o++] = hex[ip->a[i] >> 4];
-		out[o++] = '.';
-	}
-	snprintf(out + o, outlen - o, "ip6.arpa");
+	/* callers size out for the longest name: it always fits */
+	ip_reverse_name(ip, ip->family == AF_INET ? "in-addr.arpa" :
+	    "ip6.arpa", out, outlen);
 }
 
 /* addr_type - A for an IPv4 client, AAAA for IPv6 */

@@ -82,7 +82,6 @@
 #define EXPIRE_EVERY 60		/* seconds between expiry rounds */
 #define ERRBUF_SIZE 512		/* config error messages */
 #define REASON_MAX (DNS_NAME_MAX + 16)	/* "dnswl ZONE" */
-#define IP6_REV_LEN 64		/* 32 nibbles, each with its dot */
 #define STORE_DESCRIBE_MAX 512	/* the store, as logged */
 
 static const struct cfg_def greyd_defs[] = {
@@ -289,7 +288,7 @@ static int dnswl_parse(const char *spec, struct dnswl *w,
 	w->zone = xstrndup(spec, zlen);
 	for (char *p = w->zone; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
-	if (zlen == 0 || zlen > DNS_NAME_MAX - IP6_REV_LEN ||
+	if (zlen == 0 || zlen > DNS_NAME_MAX - IP_REV_MAX ||
 	    !dns_name_valid(w->zone)) {
 		*err_r = cfg_error("dnswl", spec, "not a DNS zone name");
 		return -1;
@@ -338,34 +337,6 @@ static int dnswl_match(const struct dnswl *w, const struct ipaddr *a)
 		if (!(w->octet[i][a->a[i] / 8] & (1u << (a->a[i] % 8))))
 			return 0;
 	return 1;
-}
-
-/* dnswl_qname - the name to ask: reversed IPv4 octets or IPv6 nibbles,
- * then the zone; -1 if it does not fit */
-static int dnswl_qname(const struct ipaddr *ip, const char *zone,
-    char *out, size_t outlen)
-{
-	static const char hex[] = "0123456789abcdef";
-	char rev[IP6_REV_LEN + 1];
-	int n;
-
-	if (ip->family == AF_INET)
-		n = snprintf(rev, sizeof(rev), "%u.%u.%u.%u.", ip->a[3],
-		    ip->a[2], ip->a[1], ip->a[0]);
-	else {
-		for (int i = 15, k = 0; i >= 0; i--) {
-			rev[k++] = hex[ip->a[i] & 15];
-			rev[k++] = '.';
-			rev[k++] = hex[ip->a[i] >> 4];
-			rev[k++] = '.';
-		}
-		rev[IP6_REV_LEN] = '\0';
-		n = IP6_REV_LEN;
-	}
-	if (n < 0)
-		return -1;
-	n = snprintf(out, outlen, "%s%s", rev, zone);
-	return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }
 
 /* rdns_free - release the patterns */
@@ -817,7 +788,7 @@ static void req_start_checks(struct greq *q)
 	for (size_t i = 0; i < c->ndnswl; i++) {
 		char name[DNS_NAME_MAX + 1];
 
-		if (dnswl_qname(&q->ip, c->dnswl[i].zone, name,
+		if (ip_reverse_name(&q->ip, c->dnswl[i].zone, name,
 		    sizeof(name)) < 0)
 			continue;
 		q->wl[i].q = q;

@@ -51,5 +51,19 @@ int main(void)
 	ip_parse("11.0.0.1", &ip);
 	is_int(cidrlist_match(&l, &ip), 0, "list no match");
 	cidrlist_free(&l);
+	{
+		char rev[128];
+
+		ip_parse("192.0.2.7", &ip);
+		is_int(ip_reverse_name(&ip, "list.example", rev, sizeof(rev)),
+		    0, "reverse v4");
+		is_str(rev, "7.2.0.192.list.example", "v4 octets reversed");
+		ip_parse("2001:db8::5", &ip);
+		ip_reverse_name(&ip, "ip6.arpa", rev, sizeof(rev));
+		is_str(rev, "5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0."
+		    "8.b.d.0.1.0.0.2.ip6.arpa", "v6 nibbles reversed");
+		is_int(ip_reverse_name(&ip, "ip6.arpa", rev, 72), -1,
+		    "too long for out: -1");
+	}
 	return done_testing();
 }
