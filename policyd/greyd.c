@@ -493,15 +493,7 @@ static struct greyd_ctx *ctx_new(struct greyd *g, const struct cfg *cfg,
 	c->refs = 1;
 	c->g = g;
 	c->cfg = cfg_ref((struct cfg *)cfg);
-	c->gc.delay = (unsigned)(cfg_int(cfg, "delay") / 1000);
-	c->gc.max_age = (unsigned)(cfg_int(cfg, "max_age") / 1000);
-	c->gc.retry_window = (unsigned)(cfg_int(cfg, "retry_window") / 1000);
-	c->gc.awl_clients = (unsigned)cfg_int(cfg, "auto_whitelist_clients");
-	c->gc.ipv4_cidr = (unsigned)cfg_int(cfg, "ipv4cidr");
-	c->gc.ipv6_cidr = (unsigned)cfg_int(cfg, "ipv6cidr");
-	c->gc.privacy = cfg_bool(cfg, "privacy");
-	c->gc.lookup_by_host = cfg_bool(cfg, "lookup_by_host") ||
-	    !cfg_bool(cfg, "lookup_by_subnet");
+	greyd_cfg_grey(cfg, &c->gc);
 	c->gc.greylist_text = xstrdup(cfg_str(cfg, "greylist_text"));
 	c->gc.x_greylist_header = xstrdup(cfg_str(cfg, "x_greylist_header"));
 	c->gc.defer_if_permit = strcmp(cfg_str(cfg, "greylist_action"),
@@ -913,16 +905,9 @@ static int greyd_start(struct daemon *d, const char **err_r)
 	daemon_set_data(d, g);
 	g->reaper = event_new(g->base, -1, 0, reap, g);
 	{
-		struct store_opts so = { .base = g->base,
-			.max_entries = (size_t)cfg_int(cfg,
-			    "store_max_entries"),
-			.timeout_ms = (unsigned)cfg_int(cfg, "store_timeout"),
-			.connect_timeout_ms = (unsigned)cfg_int(cfg,
-			    "store_connect_timeout"),
-			.wait_replicas = (unsigned)cfg_int(cfg,
-			    "store_wait_replicas"),
-			.prefix = cfg_str(cfg, "store_prefix") };
+		struct store_opts so;
 
+		greyd_cfg_store(cfg, g->base, &so);
 		if ((g->store = store_open(cfg_str(cfg, "store"), &so,
 		    err_r)) == NULL)
 			return -1;

@@ -5,7 +5,8 @@
  *
  * Public: GREYD_CFG_DEFS (the greylisting keys, the bypasses, and the
  *         shared DNS and SPF engine keys with spfd's names, so one file
- *         serves the daemon and the tool).
+ *         serves the daemon and the tool); greyd_cfg_grey and
+ *         greyd_cfg_store (greyd_cfg.c), so both read the keys alike.
  * Trust: the config file is the admin's.
  * Errors: none here (cfg.c checks values against these definitions).
  */
@@ -14,6 +15,10 @@
 
 #include "cfg.h"
 #include "dnscfg.h"
+#include "grey.h"
+#include "store.h"
+
+struct event_base;
 #include "spfengine.h"
 
 #define GREYD_DNSWL_MAX 16	/* DNS whitelists asked per request */
@@ -89,5 +94,9 @@
 	  "name (Postfix's verified client_name)" }, \
 	DNS_CFG_DEFS, \
 	SPF_ENGINE_CFG_DEFS,
+
+void greyd_cfg_grey(const struct cfg *cfg, struct grey_config *g);
+void greyd_cfg_store(const struct cfg *cfg, struct event_base *base,
+    struct store_opts *so);
 
 #endif

@@ -259,21 +259,6 @@ static void conf_load(struct cfg *cfg, const char *path)
 	buf_free(&b);
 }
 
-/* grey_config_of - the key-shaping settings, as greyd.c's ctx_new */
-static void grey_config_of(const struct cfg *cfg, struct grey_config *g)
-{
-	memset(g, 0, sizeof(*g));
-	g->delay = (unsigned)(cfg_int(cfg, "delay") / 1000);
-	g->max_age = (unsigned)(cfg_int(cfg, "max_age") / 1000);
-	g->retry_window = (unsigned)(cfg_int(cfg, "retry_window") / 1000);
-	g->awl_clients = (unsigned)cfg_int(cfg, "auto_whitelist_clients");
-	g->ipv4_cidr = (unsigned)cfg_int(cfg, "ipv4cidr");
-	g->ipv6_cidr = (unsigned)cfg_int(cfg, "ipv6cidr");
-	g->privacy = cfg_bool(cfg, "privacy");
-	g->lookup_by_host = cfg_bool(cfg, "lookup_by_host") ||
-	    !cfg_bool(cfg, "lookup_by_subnet");
-}
-
 /* become_owner - root on another user's embedded store: become that
  * user, so LMDB never leaves a root-owned file in the daemon's directory */
 static void become_owner(const char *dir, const struct stat *st)
@@ -299,13 +284,7 @@ static void become_owner(const char *dir, const struct stat *st)
 static struct store *open_store(const struct cfg *cfg)
 {
 	const char *spec = cfg_str(cfg, "store"), *err;
-	struct store_opts so = { .base = NULL,
-		.max_entries = (size_t)cfg_int(cfg, "store_max_entries"),
-		.timeout_ms = (unsigned)cfg_int(cfg, "store_timeout"),
-		.connect_timeout_ms = (unsigned)cfg_int(cfg,
-		    "store_connect_timeout"),
-		.wait_replicas = (unsigned)cfg_int(cfg, "store_wait_replicas"),
-		.prefix = cfg_str(cfg, "store_prefix") };
+	struct store_opts so;
 	struct store *s;
 
 	if (*spec == '\0')
@@ -324,6 +303,7 @@ static struct store *open_store(const struct cfg *cfg)
 			    spec);
 		become_owner(spec, &st);
 	}
+	greyd_cfg_store(cfg, NULL, &so);
 	if ((s = store_open(spec, &so, &err)) == NULL)
 		die(EXIT_STORE, "%s", err);
 	return s;
@@ -862,7 +842,7 @@ int main(int argc, char **argv)
 	}
 	c.cfg = load_cfg(path, explicit, ov, nov);
 	free(ov);
-	grey_config_of(c.cfg, &c.g);
+	greyd_cfg_grey(c.cfg, &c.g);
 	c.now = time(NULL);
 	rc = cmd->run(&c, argv + optind + 1, nargs);
 	if (fflush(stdout) != 0 || ferror(stdout))
