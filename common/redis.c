@@ -373,7 +373,6 @@ static void node_connect(struct rnode *n)
 
 /* --- topology: Sentinel discovery, Cluster slot map --------------- */
 
-/* learn_next - ask the next Sentinel / node, or give up for now */
 static void learn_next(struct redis *r);
 static struct rnode *learn_candidate(struct redis *r, size_t i);
 
@@ -537,6 +536,7 @@ static struct rnode *learn_candidate(struct redis *r, size_t i)
 	return i < r->nseeds ? r->seeds[i] : NULL;
 }
 
+/* learn_next - ask the next Sentinel / node, or give up for now */
 static void learn_next(struct redis *r)
 {
 	struct timeval tv = { r->connect_timeout_ms / 1000,
@@ -955,7 +955,7 @@ void redis_wait(struct redis *r, const int *done)
 		event_base_loop(r->base, EVLOOP_ONCE);
 }
 
-/* masters_ready - redis_masters' wait: the topology is learnt */
+/* masters_probe - redis_masters' wait: the topology is learnt */
 static void masters_probe(void *arg, redisReply *rep, const char *err)
 {
 	int *done = arg;
