@@ -8,11 +8,13 @@ set -eu
 PACKAGES="
   build-essential autoconf automake libtool pkg-config
   libevent-dev libc-ares-dev libspf2-dev liblmdb-dev libhiredis-dev
-  libpcre2-dev libssl-dev
+  libpcre2-dev libssl-dev libmilter-dev
   clang libclang-rt-14-dev
   python3 python3-yaml
   unbound postfix swaks redis-server postgrey
   postfix-policyd-spf-python
+  miltertest opendkim opendkim-tools python3-dkim python3-nacl
+  libmail-dkim-perl
   procps iproute2 ca-certificates
 "
 
