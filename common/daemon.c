@@ -20,7 +20,6 @@
 #include "log.h"
 #include "xalloc.h"
 
-#define OVERRIDES_MAX 256
 #define SHUTDOWN_POLL_MS 50
 
 struct daemon {
@@ -28,10 +27,7 @@ struct daemon {
 	struct event_base *base;
 	struct cfg *cfg;
 	struct metrics *metrics;
-	const char *config_path;
-	int config_explicit;
-	const char *overrides[OVERRIDES_MAX];
-	size_t noverrides;
+	struct daemon_args args;
 	struct event *sigterm, *sigint, *sighup, *shutdown_timer;
 	struct event *log_timer;
 	long long shutdown_deadline;
@@ -49,7 +45,7 @@ static int common_check(const struct cfg *cfg, const char **err_r)
 {
 	static char err[400];
 	const char *m = cfg_str(cfg, "metrics_listen");
-	const char *user = cfg_str(cfg, "user");
+	char user[DAEMON_USER_MAX], group[DAEMON_USER_MAX];
 	struct listen_addr la;
 
 	if (*m && (listen_parse(m, &la, err_r) < 0 || la.is_unix)) {
@@ -58,9 +54,19 @@ static int common_check(const struct cfg *cfg, const char **err_r)
 		*err_r = err;
 		return -1;
 	}
+	if (daemon_user_split(cfg_str(cfg, "user"), user, group) < 0) {
+		*err_r = "user: expected USER or USER:GROUP";
+		return -1;
+	}
 	if (*user && getpwnam(user) == NULL) {
 		snprintf(err, sizeof(err), "user: no such user \"%.100s\"",
 		    user);
+		*err_r = err;
+		return -1;
+	}
+	if (*group && getgrnam(group) == NULL) {
+		snprintf(err, sizeof(err), "user: no such group \"%.100s\"",
+		    group);
 		*err_r = err;
 		return -1;
 	}
@@ -89,20 +95,29 @@ static void warn_legacy(const struct cfg_def *def, const char *value)
 	log_warn("%s = %s: %s", def->name, value, def->help);
 }
 
-/* load_config - file (if any) + overrides + daemon check */
-static struct cfg *load_config(struct daemon *d, const char **err_r)
+/* daemon_warn_legacy_keys - one warning per replaced tool's key set */
+void daemon_warn_legacy_keys(const struct cfg *cfg)
 {
-	struct cfg *cfg = cfg_new(d->desc->defs);
+	cfg_legacy_warnings(cfg, warn_legacy);
+}
 
-	for (size_t i = 0; i < d->noverrides; i++)
-		if (cfg_override(cfg, d->overrides[i], err_r) < 0)
+/* daemon_load_config - file (if any) + overrides + shared and daemon
+ * checks; NULL with *err_r (a static copy) on any error */
+struct cfg *daemon_load_config(const struct daemon_args *a,
+    const struct cfg_def *defs, int (*check)(const struct cfg *cfg,
+    const char **err_r), const char **err_r)
+{
+	struct cfg *cfg = cfg_new(defs);
+
+	for (size_t i = 0; i < a->noverrides; i++)
+		if (cfg_override(cfg, a->overrides[i], err_r) < 0)
 			goto bad;
-	if (d->config_explicit || access(d->config_path, F_OK) == 0)
-		if (cfg_load_file(cfg, d->config_path, err_r) < 0)
+	if (a->config_explicit || access(a->config_path, F_OK) == 0)
+		if (cfg_load_file(cfg, a->config_path, err_r) < 0)
 			goto bad;
 	if (common_check(cfg, err_r) < 0)
 		goto bad;
-	if (d->desc->check && d->desc->check(cfg, err_r) < 0)
+	if (check && check(cfg, err_r) < 0)
 		goto bad;
 	return cfg;
 bad:
@@ -117,8 +132,15 @@ bad:
 	return NULL;
 }
 
-/* apply_log_level - log_level key, policyd-spf's numbers accepted */
-static void apply_log_level(const struct cfg *cfg)
+/* load_config - this daemon's config */
+static struct cfg *load_config(struct daemon *d, const char **err_r)
+{
+	return daemon_load_config(&d->args, d->desc->defs, d->desc->check,
+	    err_r);
+}
+
+/* daemon_apply_log_level - log_level key, policyd-spf's numbers accepted */
+void daemon_apply_log_level(const struct cfg *cfg)
 {
 	const char *s = cfg_str(cfg, "log_level");
 	enum log_level lvl = LOG_L_INFO;
@@ -133,13 +155,35 @@ static void apply_log_level(const struct cfg *cfg)
 	log_set_level(lvl);
 }
 
-/* drop_privileges - chroot and setuid as configured */
-static void drop_privileges(const struct cfg *cfg)
+/* daemon_user_split - "USER" or "USER:GROUP" (OpenDKIM's UserID) into
+ * its parts; "" for a missing part; -1 if too long or malformed */
+int daemon_user_split(const char *s, char user[DAEMON_USER_MAX],
+    char group[DAEMON_USER_MAX])
 {
-	const char *user = cfg_str(cfg, "user");
+	const char *colon = strchr(s, ':');
+	size_t n = colon ? (size_t)(colon - s) : strlen(s);
+
+	user[0] = group[0] = '\0';
+	if (n >= DAEMON_USER_MAX || (colon && (strlen(colon + 1) >=
+	    DAEMON_USER_MAX || n == 0 || colon[1] == '\0')))
+		return -1;
+	memcpy(user, s, n);
+	user[n] = '\0';
+	if (colon)
+		memcpy(group, colon + 1, strlen(colon + 1) + 1);
+	return 0;
+}
+
+/* daemon_drop_privileges - chroot and setuid as configured */
+void daemon_drop_privileges(const struct cfg *cfg)
+{
+	char user[DAEMON_USER_MAX], group[DAEMON_USER_MAX];
 	const char *root = cfg_str(cfg, "chroot");
 	struct passwd *pw;
+	gid_t gid;
 
+	if (daemon_user_split(cfg_str(cfg, "user"), user, group) < 0)
+		log_fatal("user: expected USER or USER:GROUP");
 	if (geteuid() != 0) {
 		if (*user)
 			log_info("not root: ignoring user = %s", user);
@@ -155,13 +199,21 @@ static void drop_privileges(const struct cfg *cfg)
 	if (pw->pw_uid == 0)
 		log_fatal("user \"%s\" is root: choose an unprivileged one",
 		    user);
-	if (initgroups(pw->pw_name, pw->pw_gid) < 0)
+	gid = pw->pw_gid;
+	if (*group) {
+		struct group *gr = getgrnam(group);
+
+		if (gr == NULL)
+			log_fatal("group \"%s\" does not exist", group);
+		gid = gr->gr_gid;
+	}
+	if (initgroups(pw->pw_name, gid) < 0)
 		log_fatal("initgroups(%s): %s", user, strerror(errno));
 	if (*root) {
 		if (chroot(root) < 0 || chdir("/") < 0)
 			log_fatal("chroot(%s): %s", root, strerror(errno));
 	}
-	if (setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+	if (setgid(gid) < 0 || setuid(pw->pw_uid) < 0)
 		log_fatal("cannot drop to %s: %s", user, strerror(errno));
 	if (setuid(0) == 0)
 		log_fatal("still able to regain root after dropping to %s",
@@ -178,13 +230,13 @@ static void log_tick(evutil_socket_t fd, short what, void *arg)
 	log_flush();
 }
 
-/* warn_restart - name each start-only key a reload would change */
-static void warn_restart(struct daemon *d, const struct cfg *old,
+/* daemon_warn_restart - name each start-only key a reload would change */
+void daemon_warn_restart(const char *const *keys, const struct cfg *old,
     const struct cfg *fresh)
 {
 	static const char *const common[] = { "user", "chroot", "pid_file",
 	    "metrics_listen", NULL };
-	const char *const *lists[] = { common, d->desc->restart_keys };
+	const char *const *lists[] = { common, keys };
 
 	for (size_t l = 0; l < 2; l++)
 		for (const char *const *k = lists[l]; k && *k; k++)
@@ -206,7 +258,7 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	old = d->cfg;
-	warn_restart(d, old, fresh);
+	daemon_warn_restart(d->desc->restart_keys, old, fresh);
 	d->cfg = fresh;
 	if (d->desc->reload && d->desc->reload(d, old, &err) < 0) {
 		log_error("reload failed, keeping the running config: %s", err);
@@ -214,7 +266,7 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 		cfg_unref(&fresh);
 		return;
 	}
-	apply_log_level(fresh);
+	daemon_apply_log_level(fresh);
 	cfg_unref(&old);
 	log_info("configuration reloaded");
 }
@@ -257,8 +309,8 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 	shutdown_poll(-1, 0, d);
 }
 
-/* raise_nofile - as many descriptors as the hard limit allows */
-static void raise_nofile(void)
+/* daemon_raise_nofile - as many descriptors as the hard limit allows */
+void daemon_raise_nofile(void)
 {
 	struct rlimit rl;
 
@@ -276,71 +328,100 @@ static void usage(const char *name)
 	exit(2);
 }
 
+/* daemon_parse_args - the shared command line into *a; 1 when done
+ * (-V printed), 0 to go on; a usage error exits 2 */
+int daemon_parse_args(int argc, char **argv, const char *name,
+    struct daemon_args *a)
+{
+	int ch;
+
+	memset(a, 0, sizeof(*a));
+	snprintf(a->default_path, sizeof(a->default_path),
+	    "%s/postern/%s.conf", SYSCONFDIR, name);
+	a->config_path = a->default_path;
+	while ((ch = getopt(argc, argv, "c:fo:ptV")) != -1) {
+		switch (ch) {
+		case 'c':
+			a->config_path = optarg;
+			a->config_explicit = 1;
+			break;
+		case 'f':
+			a->foreground = 1;
+			break;
+		case 'o':
+			if (a->noverrides == DAEMON_OVERRIDES_MAX)
+				log_fatal("too many -o options");
+			a->overrides[a->noverrides++] = optarg;
+			break;
+		case 'p':
+			a->print = 1;
+			break;
+		case 't':
+			a->check_only = 1;
+			break;
+		case 'V':
+			printf("%s %s\n", name, PACKAGE_VERSION);
+			return 1;
+		default:
+			usage(name);
+		}
+	}
+	if (optind != argc)
+		usage(name);
+	return 0;
+}
+
+/* daemon_write_pid_file - pid_file, when set (fatal on error) */
+void daemon_write_pid_file(const struct cfg *cfg)
+{
+	const char *path = cfg_str(cfg, "pid_file");
+	FILE *fp;
+
+	if (*path == '\0')
+		return;
+	if ((fp = fopen(path, "w")) == NULL)
+		log_fatal("pid_file %s: %s", path, strerror(errno));
+	fprintf(fp, "%ld\n", (long)getpid());
+	fclose(fp);
+}
+
 /* daemon_main - run a daemon described by desc */
 int daemon_main(int argc, char **argv, const struct daemon_desc *desc)
 {
 	struct daemon *d = xcalloc(1, sizeof(*d));
-	static char default_path[512];
 	const char *err;
-	int ch, foreground = 0, check_only = 0, print = 0;
+	int foreground;
 
 	d->desc = desc;
-	snprintf(default_path, sizeof(default_path), "%s/postern/%s.conf",
-	    SYSCONFDIR, desc->name);
-	d->config_path = default_path;
 	log_open(desc->name, 1);
-	while ((ch = getopt(argc, argv, "c:fo:ptV")) != -1) {
-		switch (ch) {
-		case 'c':
-			d->config_path = optarg;
-			d->config_explicit = 1;
-			break;
-		case 'f':
-			foreground = 1;
-			break;
-		case 'o':
-			if (d->noverrides == OVERRIDES_MAX)
-				log_fatal("too many -o options");
-			d->overrides[d->noverrides++] = optarg;
-			break;
-		case 'p':
-			print = 1;
-			break;
-		case 't':
-			check_only = 1;
-			break;
-		case 'V':
-			printf("%s %s\n", desc->name, PACKAGE_VERSION);
-			return 0;
-		default:
-			usage(desc->name);
-		}
+	if (daemon_parse_args(argc, argv, desc->name, &d->args) > 0) {
+		free(d);
+		return 0;
 	}
-	if (optind != argc)
-		usage(desc->name);
+	foreground = d->args.foreground;
 	if ((d->cfg = load_config(d, &err)) == NULL) {
 		fprintf(stderr, "%s: configuration error: %s\n", desc->name,
 		    err);
 		free(d);
 		return 1;
 	}
-	if (print) {
+	if (d->args.print) {
 		cfg_print(d->cfg, stdout);
 		cfg_unref(&d->cfg);
 		free(d);
 		return 0;
 	}
-	if (check_only) {
+	if (d->args.check_only) {
 		printf("%s: configuration OK\n", desc->name);
 		cfg_unref(&d->cfg);
 		free(d);
 		return 0;
 	}
 	log_open(desc->name, foreground);
-	apply_log_level(d->cfg);
-	cfg_legacy_warnings(d->cfg, warn_legacy);
+	daemon_apply_log_level(d->cfg);
+	daemon_warn_legacy_keys(d->cfg);
 	signal(SIGPIPE, SIG_IGN);
-	raise_nofile();
+	daemon_raise_nofile();
 	evthread_use_pthreads();
 	d->base = event_base_new();
 	if (d->base == NULL)
@@ -356,17 +437,9 @@ int daemon_main(int argc, char **argv, const struct daemon_desc *desc)
 		if (daemon(0, 0) < 0)
 			log_fatal("daemon: %s", strerror(errno));
 		event_reinit(d->base);
-		if (*cfg_str(d->cfg, "pid_file")) {
-			FILE *fp = fopen(cfg_str(d->cfg, "pid_file"), "w");
-
-			if (fp == NULL)
-				log_fatal("pid_file %s: %s", cfg_str(d->cfg,
-				    "pid_file"), strerror(errno));
-			fprintf(fp, "%ld\n", (long)getpid());
-			fclose(fp);
-		}
+		daemon_write_pid_file(d->cfg);
 	}
-	drop_privileges(d->cfg);
+	daemon_drop_privileges(d->cfg);
 	d->sigterm = evsignal_new(d->base, SIGTERM, on_stop, d);
 	d->sigint = evsignal_new(d->base, SIGINT, on_stop, d);
 	d->sighup = evsignal_new(d->base, SIGHUP, on_reload, d);
