@@ -7,6 +7,7 @@
  * adapter or MTA folds it.
  */
 #include <string.h>
+#include <strings.h>
 
 #include "authres.h"
 
@@ -131,4 +132,92 @@ int authres_prop_addr(struct buf *b, const char *ptype_prop,
 	if (n && !hdr_is_dot_atom(local))
 		return authres_prop(b, ptype_prop, addr);
 	return buf_appendf(b, " %s=%s", ptype_prop, addr);
+}
+
+/* skip_cfws - past RFC 5322 CFWS (folding white space and nested
+ * comments); returns the new position, or len if a comment never ends
+ * or nests deeper than AUTHRES_COMMENT_DEPTH */
+static size_t skip_cfws(const char *v, size_t len, size_t i)
+{
+	int depth = 0;
+
+	while (i < len) {
+		char c = v[i];
+
+		if (depth == 0 && (c == ' ' || c == '\t' || c == '\r' ||
+		    c == '\n')) {
+			i++;
+		} else if (c == '(') {
+			if (++depth > AUTHRES_COMMENT_DEPTH)
+				return len;
+			i++;
+		} else if (depth > 0 && c == ')') {
+			depth--;
+			i++;
+		} else if (depth > 0 && c == '\\') {
+			i += 2;
+		} else if (depth > 0) {
+			i++;
+		} else {
+			break;
+		}
+	}
+	return depth ? len : (i > len ? len : i);
+}
+
+/* authres_authserv_id - the authserv-id of an Authentication-Results
+ * value (the text after the colon): CFWS skipped, a token up to CFWS or
+ * ';', or a quoted-string unquoted; into out (NUL-terminated).  -1 when
+ * there is none, it holds a control byte, or it does not fit outlen */
+int authres_authserv_id(const char *value, size_t len, char *out,
+    size_t outlen)
+{
+	size_t i = skip_cfws(value, len, 0), n = 0;
+
+	if (outlen == 0)
+		return -1;
+	out[0] = '\0';
+	if (i >= len)
+		return -1;
+	if (value[i] == '"') {
+		for (i++; i < len && value[i] != '"'; i++) {
+			unsigned char c = (unsigned char)value[i];
+
+			if (c == '\\' && i + 1 < len)
+				c = (unsigned char)value[++i];
+			if (c == '\r' || c == '\n')
+				continue;	/* folded quoted-string */
+			if (c < 0x20 || c == 0x7f || n + 1 >= outlen)
+				return -1;
+			out[n++] = (char)c;
+		}
+		if (i >= len)
+			return -1;	/* no closing quote */
+	} else {
+		for (; i < len; i++) {
+			unsigned char c = (unsigned char)value[i];
+
+			if (c == ' ' || c == '\t' || c == '\r' || c == '\n' ||
+			    c == ';' || c == '(')
+				break;
+			if (c < 0x20 || c == 0x7f || c == '"' ||
+			    n + 1 >= outlen)
+				return -1;
+			out[n++] = (char)c;
+		}
+	}
+	out[n] = '\0';
+	return n ? 0 : -1;
+}
+
+/* authres_claims - does this Authentication-Results value claim to come
+ * from authserv_id (compared without case)?  A value we cannot parse
+ * claims nothing */
+int authres_claims(const char *value, size_t len, const char *authserv_id)
+{
+	char id[AUTHRES_ID_MAX];
+
+	if (authres_authserv_id(value, len, id, sizeof(id)) < 0)
+		return 0;
+	return strcasecmp(id, authserv_id) == 0;
 }
