@@ -219,7 +219,12 @@ void dkim_msg_eoh(struct dkim_msg *m);
 void dkim_msg_body(struct dkim_msg *m, const void *p, size_t n);
 /*
  * dkim_msg_sign - the DKIM-Signature values, one per signer, in the order
- * added, each into out[i] (the value only, folded with CRLF TAB).
+ * added, each into out[i]: the raw value after the colon as
+ * dkim_msg_header takes it, so with its leading space, folded with
+ * CRLF TAB.  The signature covers "DKIM-Signature:" + out[i] exactly
+ * (what "simple" header canonicalization sees), so the adapter must
+ * insert it byte for byte (an MTA that adds its own space after the
+ * colon gets out[i] + 1; lines end in LF inside the MTA).
  */
 int dkim_msg_sign(struct dkim_msg *m, struct buf *out, size_t nout,
     const char **err_r);
