@@ -397,6 +397,13 @@ with section("testkey -c: every key of the daemon's config"):
     is_(out.count("key OK"), 1, "-c -s rsa: one key tested")
     rc, out, err = run([TESTKEY, "-c", conf, "-s", "nosuch"])
     is_(rc, 2, "-c -s nosuch: exit 2")
+    tconf = tmp.file("table.conf", "domain = %s\nselector = rsa\n"
+                     "key_table = file:%s\ndns_server = %s\n" %
+                     (DOM, table, ub.addr))
+    rc, out, err = run([TESTKEY, "-c", tconf, "-s", "ed"])
+    ok(rc == 0 and out.count("key OK") == 1,
+       "-c: key_table (file: prefix) with domain but no key_file: the "
+       "table's keys")
     bad = tmp.file("bad.conf", "domain = %s\nselector = a, b\n"
                    "key_file = %s\n" % (DOM, RSA))
     rc, _, err = run([TESTKEY, "-c", bad])
