@@ -57,13 +57,12 @@
 /* ------------------------------------------------------------ helpers */
 
 static pthread_once_t md_once = PTHREAD_ONCE_INIT;
-static EVP_MD *md_sha256, *md_sha1;
+static EVP_MD *md_sha256;
 
 /* md_init - fetch the digests once (implicit fetches are slow in 3.0) */
 static void md_init(void)
 {
 	md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-	md_sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
 	if (md_sha256 == NULL)
 		abort();	/* libcrypto without SHA-256: cannot run */
 }

@@ -60,24 +60,68 @@ static void set_rec(const char *name, const char *txt)
 	nrecs++;
 }
 
-/* make_key - a fresh key of the given type as a dkim_key */
-static struct dkim_key *make_key(const char *type, int bits)
-{
-	EVP_PKEY *pk = bits ? EVP_PKEY_Q_keygen(NULL, NULL, type,
-	    (size_t)bits) : EVP_PKEY_Q_keygen(NULL, NULL, type);
-	BIO *bio = BIO_new(BIO_s_mem());
-	char *pem;
-	long len;
-	const char *err = NULL;
-	struct dkim_key *k;
+/* test-only keys (generated with openssl genpkey for this file) */
+static const char rsa2048_pem[] =
+	"-----BEGIN PRIVATE KEY-----\n"
+	"MIIEuwIBADANBgkqhkiG9w0BAQEFAASCBKUwggShAgEAAoIBAQCo0zY8XTl6SEFp\n"
+	"yDN/+nyFe93AV2IGQaKQTqne9CbYiFBql+r5Pjl/GaAn3ULd04CCuAuDMsSmptO2\n"
+	"w6Cg9iGFwz0bLPKnasjtytAqMOra8v9F53x1VWRA5GLaXRIJKYri/v4bLG4yMeNg\n"
+	"0C8IwH/mZ2n2R57x+dZdpIuDUjTiVBjnEEDtKpju4vAtyvsCMw4v4D6Dmi3r5m4T\n"
+	"tBbQnIZ00x2aFp6auuXWzJQCTcWKPDBnSusc6Gai5NQDUNEGKuqKq6V2Pi382vKS\n"
+	"R+DG/F4mexCbAPQ0l9KK/IXLBKLbtAnBlx07JD+XE1t+WzIumasnLrfDGmShWHVf\n"
+	"Kuja3ZJZAgMBAAECgf8TnnfvC+ZiD4OKh3l0pedSm9JpR75ce8QogPu8rSLWhwDR\n"
+	"YlYsIM8NtiymdVAP90Q37Ktp07yGoVx5IMLJ8dBzevze65pHWmF/QNJwFL82Mob3\n"
+	"2K7d885yvBfAyJAQAIPjXT6qab9kleeWmJreqYAzhlEKDciq1h3TRAvydtsucecG\n"
+	"Zgg3jzbypcNmkrW+ZmtBX+Z0ICItCLGW4VgXUg3wvr1kK6lFN3qypwoPQbgJDKSR\n"
+	"XE2O9jzkCLeD92CPoIAekPSh8v5W6E/5uNkyq17o8eEh7KFK1q5nMJ9sdxWq29Mi\n"
+	"EXd42O77eYKZPAEZwqqLHNAn5Ua8+cv20cIRVO0CgYEA3hQLBQaA7V9IpmPuO1eR\n"
+	"B41pcboxwEZOr7/J8vubUweDe/tZkREd1ytrlsXhyid0Y8Yt8uSJcXiFiibvyTZc\n"
+	"UX1E/5XvQWLx1T7zcX8pvKRPdo3Z4eitkdQnAm8RSm0SyyhuLQo7+gao92VyGII8\n"
+	"qI6CT0k/k5P+Ccgr2EZQaX0CgYEAwpzMz1fkV5lk11tnoPlIbI66TTByb1sCRvJ4\n"
+	"sg/SxZ5dI6xq2mplIJ1WV+pHKloEpwylnGm46YawHEIQNMC2Z5rPahTCAcfwaaB6\n"
+	"hXtMqW4+n9bok6iwZVtwLnt2gCpG9Ya4NtYAv3/+5Ir5bNdDDOO4ZiqdA4f1ArH2\n"
+	"suWGww0CgYALdBUtaSx1EZj5m+XJgbalIRHzH5s5Q2cDgWy0720PVy/c0RXJeYyE\n"
+	"cGTYHdSLTIWgL7Rm9opwI7sfaOqtAfS47zEDzYPNZ4D5comzrM9GP2Mpxh8am5l4\n"
+	"D+0DHx9RK1bwy2EDSafWOUm1mLHNucnPF6p41FpHDjbn4j8ApH+5MQKBgQCVzXr+\n"
+	"E8rJ/2KXP13alGjCX29a4XME8oojMJvlfLaitc8+GYc6z3E+lL4U+FqFaDtylxKX\n"
+	"/u1+nNXNOrEc2kbOI2WLY6UfF9eghw4o14tgVGNSSGxI1S3LJ4KH1TOXXnO2pVgB\n"
+	"peN3hUAgjjWHKYAMWPHleuHYCPx5caHTfUiptQKBgCFvFErSZUFINpUOllknDYMD\n"
+	"3QuKYsg5CVFph7HcWhrqeeuiY8kU+AKx2qdAZCLoOZhZBW3Kj7e2XgEKROrrNzOZ\n"
+	"vQFn5uSk0Gi8yPAFwqfWOiKrAHhJorXREdo6x/0wFoJ2CySxADgbH986pAurMuNE\n"
+	"0GtmEqP7da2MAMmJHyaE\n"
+	"-----END PRIVATE KEY-----\n";
 
-	PEM_write_bio_PrivateKey(bio, pk, NULL, NULL, 0, NULL, NULL);
-	len = BIO_get_mem_data(bio, &pem);
-	k = dkim_key_from_pem(pem, (size_t)len, &err);
+static const char rsa1024_pem[] =
+	"-----BEGIN PRIVATE KEY-----\n"
+	"MIICdgIBADANBgkqhkiG9w0BAQEFAASCAmAwggJcAgEAAoGBANcmeh7ad/Dp9XR5\n"
+	"aUV1Ayjq6OxfhQ0MYB7OaF6lDRF3oRb9fwBnTCxM0UrMbbXAsS5HeKLCeew6Noiy\n"
+	"usUzlxdvJbZaFHooixCEjBYG5rg5Yey2X88RAa67URFe4L+bxesR6yK2I4cZosWS\n"
+	"J2Pz/Rg+zoZpuE8uTmQQaIz2nVFhAgMBAAECgYBjtS07Rzv2pjZeuDWVPtksCVHQ\n"
+	"2aOrnGSfYkD0O8GGqs44/VnyMe0XSrJj28GsTZTPQcgihcZDN+c2Cr6LzZDjLdMu\n"
+	"0qWVeHcQPKyiDFC0aoG4DUTDh8J8zK1/VlEcWsqZvYEKeqv81fD/rMti1z+8LK0I\n"
+	"UhQpfTkVzn6Lnlf9kQJBAOwz/QL+c5u0Z1L3nhYIUE2li90kD/C4mYXnS7cnQp/j\n"
+	"LwkzmhmhAepmSvwURxIn81yUBLHV3KMo++tLZAvPtr8CQQDpLsbg19qI0mgovT20\n"
+	"5ltIxaDh5C5qcSpjjM1YBJVTwafFMg4Xr0O6GA2Akn3+XiJRYKn7WECQ2yPoqNMJ\n"
+	"dB/fAkEA4sG2L92fludGGjxlo7kvfpti/lXUh8BwgkBeS+KA74XmbesAEYKkmCbD\n"
+	"7eR5plB8LXBcYW1yd6Cs2GJ0FXK/eQJACAxbROtuWYaZnb5aYOIKiIp5sRJFH9tk\n"
+	"ESeM9trBpLBsb/v4TIz6E3Q9ExD7VEo/ePuTIl+7asSFisQ49HyTlQJACj8EzoyB\n"
+	"Vdrcq/dhl4PO+hb9pYrYJjpg53NHSqwlfjn6O7ekd1ILU9m3r8TgdUfOpnFlqETH\n"
+	"J4O7sJu7rY1J9Q==\n"
+	"-----END PRIVATE KEY-----\n";
+
+static const char ed25519_pem[] =
+	"-----BEGIN PRIVATE KEY-----\n"
+	"MC4CAQAwBQYDK2VwBCIEIID0ReDEawgeKLtQHGLmU5P0RnmVYXf46S5NWAJTc07+\n"
+	"-----END PRIVATE KEY-----\n";
+
+/* pem_key - a key from PEM text */
+static struct dkim_key *pem_key(const char *pem)
+{
+	const char *err = NULL;
+	struct dkim_key *k = dkim_key_from_pem(pem, strlen(pem), &err);
+
 	if (k == NULL)
 		printf("# key: %s\n", err);
-	BIO_free(bio);
-	EVP_PKEY_free(pk);
 	return k;
 }
 
@@ -372,7 +416,7 @@ static void test_dns_outcomes(struct dkim_key *rsa, struct dkim_key *ed,
 	set_rec("rsa._domainkey.example.com", rsa_rec);
 	/* RFC 8301 minimum as a knob: a 2048-bit floor fails a 1024 key */
 	{
-		struct dkim_key *small = make_key("RSA", 1024);
+		struct dkim_key *small = pem_key(rsa1024_pem);
 		struct dkim_key *k1[1] = { small };
 		const char *s1[1] = { "small" };
 		char *hs = sign_msg(&plain, k1, s1, 1, DKIM_CANON_RELAXED,
@@ -556,7 +600,7 @@ static void test_keys(struct dkim_key *rsa, struct dkim_key *ed,
     const char *rsa_rec, const char *ed_rec)
 {
 	struct dkim_keyrec r;
-	const char *err;
+	const char *err = "";
 	FILE *fp;
 	char path[] = "/tmp/dkim_t.XXXXXX";
 	int fd;
@@ -589,8 +633,8 @@ static void test_keys(struct dkim_key *rsa, struct dkim_key *ed,
 
 int main(void)
 {
-	struct dkim_key *rsa = make_key("RSA", 2048);
-	struct dkim_key *ed = make_key("ED25519", 0);
+	struct dkim_key *rsa = pem_key(rsa2048_pem);
+	struct dkim_key *ed = pem_key(ed25519_pem);
 	const char *rsa_rec = record_of(rsa), *ed_rec = record_of(ed);
 
 	set_rec("rsa._domainkey.example.com", rsa_rec);
