@@ -372,8 +372,9 @@ with section("testkey usage"):
 with section("testkey -c: every key of the daemon's config"):
     table = tmp.file("keytable", "# comment\n"
                      "k1  %s:ed:%s\n"
-                     "k2  %s:other:%s   # another key\n\n" %
-                     (DOM, EDK, DOM, RSA))
+                     "k2  %s:other:%s   # another key\n\n"
+                     "k3  %%:ed:%s\n" %
+                     (DOM, EDK, DOM, RSA, EDK))
     conf = tmp.file("postern-dkim.conf",
                     "# a postern-dkim config: keys this tool does not "
                     "know are skipped\n"
@@ -392,6 +393,11 @@ with section("testkey -c: every key of the daemon's config"):
         "-c: ed also from the key table")
     like(out, r"(?m)^other" + N + "error: public key differs",
          "-c: key table entry with another key")
+    like(out, r"(?m)^ed\._domainkey\.%: note: key_table .* line 5 signs "
+         r"for the From: domain", "-c: key table domain %: noted")
+    rc, out, err = run([TESTKEY, "-c", conf, "-s", "ed", "-d", DOM])
+    is_((rc, len(re.findall(r"(?m)^ed" + N + "key OK$", out))), (0, 3),
+        "-c -d -s ed: simple mode, k1 and k3 (% as -d)")
     rc, out, err = run([TESTKEY, "-c", conf, "-s", "rsa"])
     is_(rc, 0, "-c -s rsa: only that one, exit 0")
     is_(out.count("key OK"), 1, "-c -s rsa: one key tested")

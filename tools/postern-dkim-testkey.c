@@ -110,7 +110,8 @@ static const char help_text[] =
 "    Without -k every key of postern-dkim's configuration is tested: each\n"
 "    domain with each selector and key_file pair (simple mode), and each\n"
 "    line \"NAME DOMAIN:SELECTOR:KEYPATH\" of the key_table file; -d and -s\n"
-"    then choose among them.\n"
+"    then choose among them.  A key_table DOMAIN of \"%\" (the From:\n"
+"    domain) is tested as -d DOMAIN, and only noted without -d.\n"
 "\n"
 "OPTIONS\n"
 "    -d, --domain DOMAIN       the signing domain (d=)\n"
@@ -467,7 +468,8 @@ static int wanted(const char *domain, const char *selector,
 }
 
 /* test_key_table - every line "NAME DOMAIN:SELECTOR:KEYPATH" of the
- * key_table file (OpenDKIM's KeyTable; "file:" prefix accepted) */
+ * key_table file (OpenDKIM's KeyTable; "file:" prefix accepted); DOMAIN
+ * "%" (the From: domain) is tested as -d's domain, or only noted */
 static void test_key_table(struct testkey *t, const char *spec,
     const char *want_d, const char *want_s)
 {
@@ -485,7 +487,8 @@ static void test_key_table(struct testkey *t, const char *spec,
 	if (buf_read_file(&b, spec, &err) < 0)
 		die(EXIT_USAGE, "key_table: %s", err);
 	for (line = b.data; line < b.data + b.len; line = end + 1) {
-		char *p, *f[3];
+		const char *f[3];
+		char *p;
 		size_t nf = 0;
 
 		lineno++;
@@ -515,6 +518,18 @@ static void test_key_table(struct testkey *t, const char *spec,
 		if (nf != 3 || !*f[0] || !*f[1] || !*f[2])
 			die(EXIT_USAGE, "key_table %s line %u: expected "
 			    "NAME DOMAIN:SELECTOR:KEYPATH", spec, lineno);
+		if (want_s && strcasecmp(f[1], want_s) != 0)
+			continue;
+		if (!strcmp(f[0], "%") && want_d == NULL) {
+			/* the From: domain at signing time: no one name */
+			printf("%s._domainkey.%%: note: key_table %s line %u "
+			    "signs for the From: domain (%%): name one with -d "
+			    "DOMAIN to test it\n", f[1], spec, lineno);
+			t->tested++;
+			continue;
+		}
+		if (!strcmp(f[0], "%"))
+			f[0] = want_d;
 		if (wanted(f[0], f[1], want_d, want_s))
 			test_one(t, f[0], f[1], f[2]);
 	}
