@@ -1079,17 +1079,37 @@ static void canon_content(struct canon_state *cs, struct hasher *h,
 	cs->line_content = cs->any = 1;
 }
 
+/* canon_run - ordinary bytes after the first: straight to the output */
+static void canon_run(struct canon_state *cs, struct hasher *h, size_t nh,
+    enum dkim_canon c, const unsigned char *p, size_t n)
+{
+	if (n > sizeof(cs->out) - cs->outlen) {
+		canon_flush(cs, h, nh, c);
+		if (n >= sizeof(cs->out)) {
+			hashers_feed(h, nh, c, p, n);
+			return;
+		}
+	}
+	memcpy(cs->out + cs->outlen, p, n);
+	cs->outlen += n;
+}
+
 /*
  * canon_body - run raw body bytes through canonicalization c (RFC 6376
  * 3.4.3, 3.4.4).  Line ends are held back until content follows, which
  * drops empty lines at the end of the body; relaxed also holds WSP runs
- * back as one pending space, which drops WSP at line ends.
+ * back as one pending space, which drops WSP at line ends.  Runs of
+ * bytes that need no decision (no CR, and no WSP for relaxed) are copied
+ * whole: that is most of a body.
  */
 static void canon_body(struct canon_state *cs, struct hasher *h, size_t nh,
     enum dkim_canon c, const unsigned char *p, size_t n)
 {
+	int relaxed = c == DKIM_CANON_RELAXED;
+
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = p[i];
+		size_t j;
 
 		if (cs->cr) {
 			cs->cr = 0;
@@ -1105,11 +1125,20 @@ static void canon_body(struct canon_state *cs, struct hasher *h, size_t nh,
 			cs->cr = 1;
 			continue;
 		}
-		if (c == DKIM_CANON_RELAXED && is_wsp(ch)) {
+		if (relaxed && is_wsp(ch)) {
 			cs->wsp = 1;
 			continue;
 		}
 		canon_content(cs, h, nh, c, ch);
+		/* a single SP between words is already canonical */
+		for (j = i + 1; j < n && p[j] != '\r'; j++)
+			if (relaxed && is_wsp(p[j]) && !(p[j] == ' ' &&
+			    j + 1 < n && p[j + 1] != '\r' &&
+			    !is_wsp(p[j + 1])))
+				break;
+		if (j > i + 1)
+			canon_run(cs, h, nh, c, p + i + 1, j - i - 1);
+		i = j - 1;
 	}
 }
 

@@ -343,6 +343,66 @@ static void test_body_hashes(struct dkim_key *rsa)
 	free(h);
 }
 
+/* bh_of - the bh= of signing body fed in chunks of step bytes (0: one) */
+static void bh_of(struct dkim_key *k, enum dkim_canon bc, const char *body,
+    size_t step, char *out, size_t outlen)
+{
+	struct dkim_msg_opts o = { 0 };
+	struct dkim_msg *m = dkim_msg_new(&o);
+	struct dkim_sign_spec s = { 0 };
+	struct buf sig;
+	const char *err, *bh;
+	size_t n = strlen(body);
+
+	s.domain = "example.com";
+	s.selector = "rsa";
+	s.key = k;
+	s.hcanon = DKIM_CANON_RELAXED;
+	s.bcanon = bc;
+	s.sign_headers = sign_names;
+	s.nsign = 1;
+	dkim_msg_add_signer(m, &s, &err);
+	dkim_msg_header(m, "From", " a@example.com", 14, &err);
+	dkim_msg_eoh(m);
+	for (size_t off = 0; off < n; off += step ? step : n)
+		dkim_msg_body(m, body + off, step && n - off > step ? step :
+		    n - off);
+	buf_init(&sig, 8192);
+	dkim_msg_sign(m, &sig, 1, &err);
+	bh = strstr(sig.data, "bh=");
+	snprintf(out, outlen, "%.47s", bh ? bh : "none");
+	buf_free(&sig);
+	dkim_msg_free(&m);
+}
+
+/* test_chunking - the body hash does not depend on how the body is cut */
+static void test_chunking(struct dkim_key *rsa)
+{
+	static const char *const bodies[] = {
+		"a b  c\t d \r\n\r\n \t\r\nx\r\n\r\n\r\n",
+		"no final line end   ",
+		"lone\rCR and lone\nLF \r\r\n\r",
+		" \t \r\n\r\n",
+		"word word  word\tword \r\nend",
+	};
+
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++)
+		for (int c = 0; c < 2; c++) {
+			char whole[64], bytes[64], threes[64];
+
+			bh_of(rsa, (enum dkim_canon)c, bodies[i], 0, whole,
+			    sizeof(whole));
+			bh_of(rsa, (enum dkim_canon)c, bodies[i], 1, bytes,
+			    sizeof(bytes));
+			bh_of(rsa, (enum dkim_canon)c, bodies[i], 3, threes,
+			    sizeof(threes));
+			ok(strcmp(whole, bytes) == 0 &&
+			    strcmp(whole, threes) == 0,
+			    "body %zu %s: same hash whole, by byte, by 3", i,
+			    c ? "relaxed" : "simple");
+		}
+}
+
 /* test_dns_outcomes - key missing, lookup failure, bad records */
 static void test_dns_outcomes(struct dkim_key *rsa, struct dkim_key *ed,
     const char *rsa_rec, const char *ed_rec)
@@ -641,6 +701,7 @@ int main(void)
 	set_rec("ed._domainkey.example.com", ed_rec);
 	test_roundtrip(rsa, ed);
 	test_body_hashes(rsa);
+	test_chunking(rsa);
 	test_sig_parse();
 	test_limits(rsa);
 	test_keys(rsa, ed, rsa_rec, ed_rec);
