@@ -319,7 +319,8 @@ struct metrics *milter_metrics(void)
  * (libmilter/Postfix store LF), a one-line value longer than FOLD_AT is
  * folded after each "; " outside quotes and comments.  The space after
  * the colon: a value that starts with white space is raw (the engine's
- * DKIM-Signature, signed with that space), so with SMFIP_HDR_LEADSPC it
+ * DKIM-Signature, signed with that space; or folded right after the
+ * colon), so with SMFIP_HDR_LEADSPC it
  * goes as is and without it loses one space (the MTA adds one); any
  * other value gets one space with SMFIP_HDR_LEADSPC and none without */
 static void fold_value(const char *v, int leadspc, struct buf *out)
@@ -329,7 +330,7 @@ static void fold_value(const char *v, int leadspc, struct buf *out)
 	int quoted = 0, depth = 0;
 
 	buf_reset(out);
-	if (*v == ' ' || *v == '\t') {
+	if (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n') {
 		if (!leadspc && *v == ' ')
 			v++;
 	} else if (leadspc) {

@@ -185,7 +185,8 @@ int milter_main(int argc, char **argv, const struct milter_desc *desc);
 /*
  * milter_add_header - have a header prepended at end of message (on top,
  * before Postfix's own Received:).  Folds as CRLF or LF + WSP.  A value
- * starting with a space is the raw text after the colon and arrives
+ * starting with white space (or a fold) is the raw text after the colon
+ * and arrives
  * byte for byte (a DKIM-Signature signed with "simple" needs that);
  * otherwise one space is put after the colon.  A one-line value longer
  * than 78 bytes is folded after each "; " outside quotes and comments.
