@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-# conf-keys.t - conf/DAEMON.conf documents every key of each policy
-# daemon's config table (postern-spfd, postern-greyd), with its real
+# conf-keys.t - conf/DAEMON.conf documents every key of each daemon's
+# config table (postern-spfd, postern-greyd, postern-dkim), with its real
 # default, and is itself a
 # valid config.  TAP.
 #
@@ -16,7 +16,7 @@
 #      default (the commented lines really show the defaults).
 #
 # Environment: top_srcdir, top_builddir (set by make check; default: this
-# tree).  Skips when policyd/postern-spfd is not built.  Runs no daemon and
+# tree).  Skips a daemon that is not built.  Runs no daemon and
 # touches no network: -p and -t only parse.
 import os
 import re
@@ -30,7 +30,8 @@ import postern_test as pt                                      # noqa: E402
 from postern_test import ok, is_, diag                         # noqa: E402
 
 KEY_LINE = re.compile(r"^(#?)([A-Za-z_][A-Za-z0-9_-]*)[ \t]*=")
-DAEMONS = ("postern-spfd", "postern-greyd")
+DAEMONS = ("postern-spfd", "postern-greyd", "postern-dkim")
+DIRS = {"postern-dkim": "milters"}     # the others live in policyd/
 
 
 def parse_print(text):
@@ -46,7 +47,8 @@ def parse_print(text):
 
 
 def check(name):
-    binary = os.path.join(pt.top_builddir(), "policyd", name)
+    binary = os.path.join(pt.top_builddir(), DIRS.get(name, "policyd"),
+                          name)
     conf = os.path.join(pt.top_srcdir(), "conf", name + ".conf")
     if not os.access(binary, os.X_OK):
         pt.skip("%s not built" % name)
