@@ -1530,7 +1530,11 @@ static int fold_append(struct buf *b, const char *s, size_t *col)
 {
 	size_t n = strlen(s);
 
-	if (*col > 1 && *col + n > DKIM_FOLD_COL) {
+	/* never before the first tag: OpenDKIM rebuilds fields as
+	   "Name: value", so "DKIM-Signature:" must be followed by exactly
+	   one space and the value for simple header canonicalization to
+	   verify there */
+	if (b->len > 0 && *col + n > DKIM_FOLD_COL) {
 		if (buf_appends(b, "\r\n\t") < 0)
 			return -1;
 		*col = 8;
@@ -1582,11 +1586,21 @@ static int sign_one(struct dkim_msg *m, const struct signer *sg,
 	buf_init(&scratch, DKIM_HDR_BYTES_MAX);
 	buf_reset(out);
 	/* tags with b= empty, folded as they will be inserted */
-	buf_appendf(&tmp, " v=1; a=%s; c=%s/%s; d=%s; s=%s;",
-	    ed ? "ed25519-sha256" : "rsa-sha256",
+	if (fold_append(out, " v=1;", &col) < 0 ||
+	    fold_append(out, ed ? " a=ed25519-sha256;" : " a=rsa-sha256;",
+	    &col) < 0)
+		goto done;
+	buf_appendf(&tmp, " c=%s/%s;",
 	    sp->hcanon == DKIM_CANON_RELAXED ? "relaxed" : "simple",
-	    sp->bcanon == DKIM_CANON_RELAXED ? "relaxed" : "simple",
-	    sg->domain, sg->selector);
+	    sp->bcanon == DKIM_CANON_RELAXED ? "relaxed" : "simple");
+	if (fold_append(out, tmp.data, &col) < 0)
+		goto done;
+	buf_reset(&tmp);
+	buf_appendf(&tmp, " d=%s;", sg->domain);
+	if (fold_append(out, tmp.data, &col) < 0)
+		goto done;
+	buf_reset(&tmp);
+	buf_appendf(&tmp, " s=%s;", sg->selector);
 	if (fold_append(out, tmp.data, &col) < 0)
 		goto done;
 	if (sg->identity) {
