@@ -337,7 +337,7 @@ static struct dkim_key *load_key(const struct cfg *cfg, const char *what,
 
 	if (dkim_keyfile_check(path, &err) < 0) {
 		if (cfg_bool(cfg, "require_safe_keys")) {
-			fail(err_r, "%s: unsafe key file: %s (set "
+			fail(err_r, "%s: unsafe key file %s (set "
 			    "require_safe_keys = no to only warn)", what, err);
 			return NULL;
 		}
@@ -372,7 +372,7 @@ static int simple_mode(struct dkimd_ctx *x, const struct cfg *cfg,
 	const char *const *d = cfg_list(cfg, "domain", &nd);
 	const char *const *s = cfg_list(cfg, "selector", &ns);
 	const char *const *k = cfg_list(cfg, "key_file", &nk);
-	char what[300];
+	char what[32];
 
 	if (nd == 0 && ns == 0 && nk == 0)
 		return 0;
@@ -407,7 +407,7 @@ static int simple_mode(struct dkimd_ctx *x, const struct cfg *cfg,
 			    s[i]);
 		x->pairs[i].selector = xstrdup(s[i]);
 		x->npairs++;
-		snprintf(what, sizeof(what), "key_file %.250s", k[i]);
+		snprintf(what, sizeof(what), "key_file");
 		if ((x->pairs[i].key = load_key(cfg, what, k[i], err_r)) ==
 		    NULL)
 			return -1;
@@ -463,8 +463,7 @@ static int keytable_line(void *arg, char *line, const char *path,
 	e->name = xstrdup(name);
 	e->domain = lower_dup(val);
 	e->selector = xstrdup(c1 + 1);
-	snprintf(what, sizeof(what), "%.200s:%d: key %.150s", path, lineno,
-	    kp);
+	snprintf(what, sizeof(what), "%.200s:%d", path, lineno);
 	if ((e->key = load_key(ta->cfg, what, kp, err_r)) == NULL)
 		return -1;
 	return 0;
