@@ -70,12 +70,12 @@ def sig(key="ext", s=None, **kw):
                         s=s or key, **kw)
 
 
-def std_tags(key="ext", s=None, **over):
+def std_tags(key="ext", sel=None, **over):
     """The tag list dkim_sign would make, as [(name, value)], with
     overrides (None value: tag dropped)."""
     a = "ed25519-sha256" if K[key].alg == "ed25519" else "rsa-sha256"
     t = [("v", "1"), ("a", a), ("c", "relaxed/relaxed"),
-         ("d", "example.net"), ("s", s or key),
+         ("d", "example.net"), ("s", sel or key),
          ("h", "from:to:subject:date:message-id"), ("bh", None),
          ("b", None)]
     out = []

@@ -902,8 +902,8 @@ def unesc(text):
 def write_headers(path, headers):
     """write_headers - one "Name:value" line per header for the Lua
     scripts (value as in the message, leading space included, folds as
-    LF; lib.lua drops the leading space unless the milter negotiated
-    SMFIP_HDR_LEADSPC, as Postfix does)."""
+    LF; lib.lua drops one leading space and miltertest, like Postfix,
+    sends one again when the milter negotiated SMFIP_HDR_LEADSPC)."""
     with open(path, "w", encoding="utf-8", errors="surrogateescape") as f:
         for k, v in headers:
             f.write("%s:%s\n" % (k, esc(v.replace("\r\n", "\n"))))

@@ -12,9 +12,9 @@
 -- miltertest exits 1 without printing a Lua error, hence L.main's pcall.
 --
 -- Headers come from a file of "Name:value" lines (value %-escaped, folds
--- as LF, leading space as in the message: sent only if the milter asked
--- for SMFIP_HDR_LEADSPC, as Postfix does), bodies from a file sent with
--- mt.bodyfile.
+-- as LF, leading space as in the message: miltertest drops it and, like
+-- Postfix, sends one space again when the milter asked for
+-- SMFIP_HDR_LEADSPC), bodies from a file sent with mt.bodyfile.
 -- miltertest reads replies into a 1024-byte buffer and builds header
 -- commands in one too: keep each header (and each header the milter
 -- inserts) under ~1000 bytes here; bigger input goes through
@@ -132,10 +132,11 @@ function L.send(conn, m)
 		end
 	end
 	if not skip(SMFIP_NOHDRS) then
-		local leadspc = mt.test_option(conn, SMFIP_HDR_LEADSPC)
 		for _, h in ipairs(m.headers or {}) do
+			-- miltertest puts one space back itself when the
+			-- milter negotiated SMFIP_HDR_LEADSPC (as Postfix does)
 			local v = h[2]
-			if not leadspc and v:sub(1, 1) == " " then
+			if v:sub(1, 1) == " " then
 				v = v:sub(2)
 			end
 			if not cont(conn, mt.header(conn, h[1], v),
