@@ -1018,19 +1018,21 @@ static int in_read(struct conn *c, enum step st, unsigned char *dst, size_t len)
  * *cmd_r, its data in c->pkt[0..c->pkt_len) (NUL-terminated for safety) */
 static int read_packet(struct conn *c, enum step st, char *cmd_r)
 {
-	unsigned char hdr[5];
+	unsigned char hdr[4], cmd;
 	uint32_t len;
 
 	if (c->out_len > 0 && out_flush(c, st) != 0)
 		return -1;
-	if (in_read(c, st, hdr, 5) != 0)
+	if (in_read(c, st, hdr, 4) != 0)
 		return -1;
 	memcpy(&len, hdr, 4);
 	len = ntohl(len);
 	if (len < 1 || len > PKT_MAX)
 		return conn_error(c, EK_PROTO, st, "packet length %" PRIu32 " out of 1..%d",
 		    len, PKT_MAX);
-	*cmd_r = (char)hdr[4];
+	if (in_read(c, st, &cmd, 1) != 0)
+		return -1;
+	*cmd_r = (char)cmd;
 	c->pkt_len = len - 1;
 	if (c->pkt_len + 1 > c->pkt_cap) {
 		size_t cap = c->pkt_cap ? c->pkt_cap : 4096;
@@ -1704,10 +1706,9 @@ static int message_run(struct conn *c, const struct msgfile *m, enum reply_kind 
 		}
 	}
 	*st_r = ST_EOM;
+	/* CONTINUE is a final reply here: Postfix and Sendmail take it as accept */
 	if (step(c, ST_EOM, SM_EOM, SMFIC_BODYEOB, 0, 0, NULL, 0, kind_r, &skip) != 0)
 		return -1;
-	if (*kind_r == RK_CONTINUE)
-		return conn_error(c, EK_PROTO, ST_EOM, "CONTINUE as the final reply");
 done:
 	if (*kind_r == RK_SHUTDOWN || *kind_r == RK_CONNFAIL) {
 		session_end(c);
