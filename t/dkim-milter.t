@@ -10,7 +10,9 @@
 # Covered: signing from an internal address (one DKIM-Signature inserted
 # at index 0, verifiable, From oversigned, no l=), RSA + Ed25519 in one
 # pass (relaxed and simple), SASL-authenticated and {daemon_name}
-# signing, external mail verified not signed; verification of dkimpy
+# signing, external mail verified not signed; table mode (key_table and a
+# refile: signing_table) with signature_ttl (x= = t= + TTL); verification
+# of dkimpy
 # signatures (pass, tampered body/header -> fail, both keys in one
 # message); On-BadSignature / On-NoSignature / On-DNSError (timeout and
 # SERVFAIL) / On-KeyNotFound with reject, tempfail, quarantine and
@@ -222,6 +224,35 @@ with section("dual signing RSA + Ed25519 in one pass"):
             if not ok(allok, "dual %s: the %s signature verifies with "
                       "dkimpy" % (canon, tags(s).get("a"))):
                 diag(log)
+
+with section("table mode (key_table + refile: signing_table) and "
+             "signature_ttl"):
+    kt = tmp.file("key.table", "k-rsa example.com:rsa:%s\n"
+                  "k-ed example.com:ed:%s\n" % (K["rsa"].path, K["ed"].path))
+    st = tmp.file("signing.table", "# From: address patterns\n"
+                  "*@example.com k-rsa,k-ed\n")
+    o = opts(key_table=kt, signing_table="refile:" + st,
+             signature_ttl="1h")
+    for k in ("domain", "selector", "key_file"):
+        del o[k]
+    tbl = mt.start_dkim(ub, o, name="postern-dkim-tables")
+    msg = mt.Message.simple(subject="table mode")
+    r = lua("sign.lua", tbl, msg, "tables *@example.com", IP="127.0.0.1",
+            EXPECT_SIGS=2, SELECTORS="rsa,ed")
+    sigs = r.hdrs.get("DKIM-Signature", [])
+    for s in sigs:
+        t = tags(s)
+        ok(verify_with(msg, [s])[0], "tables: the s=%s signature "
+           "verifies with dkimpy" % t.get("s"))
+        ok(t.get("t", "").isdigit() and t.get("x", "").isdigit() and
+           int(t["x"]) - int(t["t"]) == 3600,
+           "signature_ttl=1h: x= is t= + 3600 (t=%s x=%s)" % (
+               t.get("t"), t.get("x")))
+    msg = mt.Message.simple(frm="Eve <eve@other.example>",
+                            subject="table mode, no match")
+    lua("sign.lua", tbl, msg, "tables: From matching no pattern",
+        IP="127.0.0.1", EXPECT_SIGS=0)
+    tbl.stop()
 
 # ------------------------------------------------------------ verifying
 
