@@ -11,9 +11,8 @@
 # at index 0, verifiable, From oversigned, no l=), RSA + Ed25519 in one
 # pass (relaxed and simple), SASL-authenticated and {daemon_name}
 # signing, external mail verified not signed; table mode (key_table and a
-# refile: signing_table) with signature_ttl (x= = t= + TTL); verification
-# of dkimpy
-# signatures (pass, tampered body/header -> fail, both keys in one
+# refile: signing_table) with signature_ttl (x= = t= + TTL);
+# verification of dkimpy signatures (pass, tampered body/header -> fail, both keys in one
 # message); On-BadSignature / On-NoSignature / On-DNSError (timeout and
 # SERVFAIL) / On-KeyNotFound with reject, tempfail, quarantine and
 # accept; removal of inbound Authentication-Results with our authserv-id
