@@ -12,8 +12,8 @@
 # pass (relaxed and simple), SASL-authenticated and {daemon_name}
 # signing, external mail verified not signed; table mode (key_table and a
 # refile: signing_table) with signature_ttl (x= = t= + TTL);
-# verification of dkimpy signatures (pass, tampered body/header -> fail, both keys in one
-# message); On-BadSignature / On-NoSignature / On-DNSError (timeout and
+# verification of dkimpy signatures (pass, tampered body/header ->
+# fail, both keys in one message); On-BadSignature / On-NoSignature / On-DNSError (timeout and
 # SERVFAIL) / On-KeyNotFound with reject, tempfail, quarantine and
 # accept; removal of inbound Authentication-Results with our authserv-id
 # only; header count and size limits (552 5.3.4); reload on SIGUSR1
