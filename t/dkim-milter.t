@@ -7,19 +7,18 @@
 # (with a zone that times out and one that answers SERVFAIL), third-party
 # signatures from dkimpy, and our signatures are checked with dkimpy.
 #
-# Covered: signing from an internal address (one DKIM-Signature inserted
-# at index 0, verifiable, From oversigned, no l=), RSA + Ed25519 in one
-# pass (relaxed and simple), SASL-authenticated and {daemon_name}
-# signing, external mail verified not signed; table mode (key_table and a
-# refile: signing_table) with signature_ttl (x= = t= + TTL);
-# verification of dkimpy signatures (pass, tampered body/header ->
-# fail, both keys in one message); On-BadSignature / On-NoSignature / On-DNSError (timeout and
-# SERVFAIL) / On-KeyNotFound with reject, tempfail, quarantine and
-# accept; removal of inbound Authentication-Results with our authserv-id
-# only; header count and size limits (552 5.3.4); reload on SIGUSR1
-# switching the key (and a bad reload keeping the old one); refusal to
-# start with a group/world-readable key, and only a warning with
-# require_safe_keys = no.
+# Covered: signing from an internal address (one DKIM-Signature inserted at
+# index 0, verifiable, From oversigned, no l=), RSA + Ed25519 in one pass
+# (relaxed and simple), SASL-authenticated and {daemon_name} signing,
+# external mail verified not signed; table mode (key_table and a refile:
+# signing_table) with signature_ttl (x= = t= + TTL); verification of dkimpy
+# signatures (pass, tampered body/header -> fail, both keys in one message);
+# On-BadSignature / On-NoSignature / On-DNSError (timeout and SERVFAIL) /
+# On-KeyNotFound with reject, tempfail, quarantine and accept; removal of
+# inbound Authentication-Results with our authserv-id only; header count and
+# size limits (552 5.3.4); reload on SIGUSR1 switching the key (and a bad
+# reload keeping the old one); refusal to start with a group/world-readable
+# key, and only a warning with require_safe_keys = no.
 import os
 import re
 import signal
