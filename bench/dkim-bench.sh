@@ -13,7 +13,8 @@
 #   bench/dkim-bench.sh [--quick] [--only opendkim|postern-dkim|postfix]
 #                       [--modes "sign-rsa sign-ed verify-rsa verify-ed"]
 #                       [--sizes "5k 100k"] [--sockets "unix inet"]
-#                       [--paths "direct postfix"] [--seconds N] [--keep]
+#                       [--paths "direct reconnect postfix"] [--seconds N]
+#                       [--keep]
 #
 # What it sets up, all on 127.0.0.1 and in one temporary directory under
 # BENCH_TMPDIR (default /run: OpenDKIM refuses a config file below a
@@ -75,7 +76,7 @@ only="opendkim postern-dkim postfix"
 modes="sign-rsa sign-ed verify-rsa verify-ed"
 sizes="5k 100k"
 sockets="unix inet"
-paths="direct postfix"
+paths="direct reconnect postfix"
 quick=0
 
 # say - progress on stderr
@@ -449,6 +450,7 @@ postfix_setup() {
 	chmod 777 "$tmp/dump"
 	smtp_port=$(free_port)
 	sink_port=$(free_port)
+	dump_port=$(free_port)
 	cat >"$d/etc/main.cf" <<EOF
 # dkim-bench: private instance; the settings of t/lib/postern_test.py
 compatibility_level = 3.6
@@ -494,6 +496,8 @@ max_use = 100000
 max_idle = 3600s
 smtpd_milters =
 milter_default_action = tempfail
+# check messages go to a second sink that keeps them
+transport_maps = inline:{check.example=smtp:[127.0.0.1]:$dump_port}
 EOF
 	cat >"$d/etc/master.cf" <<EOF
 # dkim-bench: nothing chrooted
@@ -553,36 +557,49 @@ postfix_milter() {
 	sleep 0.5
 }
 
-# sink_start - smtp-sink on sink_port, ending after $1 messages; extra args
-sink_start() {
-	local n=$1
-	shift
-	smtp-sink -u nobody -M "$n" "$@" "127.0.0.1:$sink_port" 256 >"$tmp/sink.log" 2>&1 &
+# sinks_start - the two smtp-sinks, running until the end: one counts
+# (-c), one keeps the check messages (-d).  A sink that exits on its own
+# (-M) does so before answering the last message, which Postfix then
+# defers and retries: never stop a sink while Postfix may be delivering.
+sinks_start() {
+	smtp-sink -u nobody -c "127.0.0.1:$sink_port" 256 >"$tmp/sink.count" 2>"$tmp/sink.err" &
 	sink_pid=$!
 	pids+=("$sink_pid")
-	wait_listen "inet:127.0.0.1:$sink_port" "$sink_pid"
+	smtp-sink -u nobody -d "$tmp/dump/%H%M%S." "127.0.0.1:$dump_port" 64 \
+	    >"$tmp/dump-sink.log" 2>&1 &
+	dump_pid=$!
+	pids+=("$dump_pid")
+	wait_listen "inet:127.0.0.1:$sink_port" "$sink_pid" &&
+	    wait_listen "inet:127.0.0.1:$dump_port" "$dump_pid"
 }
 
-# sink_wait - wait up to $1 seconds for the sink to get all its messages
+# sink_count - messages received so far by the counting sink
+sink_count() {
+	local n
+	n=$(tail -c 200 "$tmp/sink.count" 2>/dev/null | tr '\r' '\n' | sed -n 's/.*mesg=\([0-9]*\).*/\1/p' | tail -1)
+	echo "${n:-0}"
+}
+
+# sink_wait - wait up to $2 seconds until the sink has counted $1 messages
 sink_wait() {
-	local limit=$1 start
+	local want=$1 limit=$2 start
 	start=$(date +%s)
-	while kill -0 "$sink_pid" 2>/dev/null; do
-		if [ $(($(date +%s) - start)) -ge "$limit" ]; then
-			stop_pid "$sink_pid"
-			return 1
-		fi
+	while [ "$(sink_count)" -lt "$want" ]; do
+		[ $(($(date +%s) - start)) -ge "$limit" ] && return 1
 		sleep 0.02
 	done
-	wait "$sink_pid" 2>/dev/null
-	forget "$sink_pid"
 	return 0
 }
 
-# source_run - smtp-source: MSGFILE COUNT
+# postfix_flush - drop whatever a failed run left in the queue
+postfix_flush() {
+	postsuper -c "$tmp/postfix/etc" -d ALL >/dev/null 2>&1
+}
+
+# source_run - smtp-source: MSGFILE COUNT [RECIPIENT]
 source_run() {
 	smtp-source -s "$BENCH_SESSIONS" -m "$2" -F "$1" -M client.bench.example \
-	    -f bench@example.com -t user@example.net "127.0.0.1:$smtp_port" \
+	    -f bench@example.com -t "${3:-user@example.net}" "127.0.0.1:$smtp_port" \
 	    >"$tmp/source.log" 2>&1 &
 	source_pid=$!
 	pids+=("$source_pid")
@@ -597,53 +614,49 @@ source_wait() {
 	return $rc
 }
 
-# postfix_check - one message through Postfix, captured by the sink: does
-# it carry what the milter should add?  MSGFILE EXPECT(regex)
+# postfix_check - one message through Postfix to the dump sink: does it
+# carry what the milter should add?  MSGFILE EXPECT(regex)
 postfix_check() {
-	local f
+	local f i
 	rm -f "$tmp/dump/"*
-	sink_start 1 -d "$tmp/dump/%H%M%S." || return 1
-	source_run "$1" 1
-	source_wait || { sink_wait 1; say "smtp-source failed: $(tail -n 3 "$tmp/source.log")"; return 1; }
-	sink_wait 30 || { say "the check message did not arrive"; return 1; }
-	f=$(ls "$tmp/dump/"* 2>/dev/null | head -1)
-	[ -n "$f" ] && grep -Eq "$2" "$f" && return 0
+	source_run "$1" 1 check@check.example
+	source_wait || { say "smtp-source failed: $(tail -n 3 "$tmp/source.log")"; return 1; }
+	for ((i = 0; i < 300; i++)); do
+		f=$(ls "$tmp/dump/" 2>/dev/null | head -1)
+		[ -n "$f" ] && break
+		sleep 0.1
+	done
+	[ -n "$f" ] || { say "the check message did not arrive"; postfix_flush; return 1; }
+	sleep 0.3	# the sink writes the file while it receives
+	grep -Eq "$2" "$tmp/dump/$f" && return 0
 	say "the message at the sink lacks /$2/"
 	return 1
 }
 
 # postfix_run - MSGFILE: warm-up, then a timed batch.  Sets pf_rate,
-# pf_milter_ms, pf_postfix_ms, pf_idle (or pf_err)
+# pf_milter_ms, pf_postfix_ms, pf_idle, pf_n (or pf_err)
 postfix_run() {
-	local msg=$1 wn t0 t1 rate n m0 m1 p0 p1 i0 i1 j0 j1 master
-	pf_err="" pf_rate=- pf_milter_ms=- pf_postfix_ms=- pf_idle=-
+	local msg=$1 wn t0 t1 rate n c0 m0 m1 p0 p1 i0 i1 j0 j1 master
+	pf_err="" pf_rate=- pf_milter_ms=- pf_postfix_ms=- pf_idle=- pf_n=0
 	master=$(postfix_master)
 	# warm-up: also gives the rate to size the measured batch
 	wn=$((BENCH_SESSIONS * 10))
-	sink_start "$wn" || { pf_err="sink"; return 1; }
+	c0=$(sink_count)
 	t0=$(now)
 	source_run "$msg" "$wn"
-	if ! source_wait; then
-		sink_wait 1
-		pf_err="smtp-source: $(tail -n 1 "$tmp/source.log")"
-		return 1
-	fi
-	sink_wait 120 || { pf_err="warm-up messages did not all arrive"; return 1; }
+	source_wait || { pf_err="smtp-source: $(tail -n 1 "$tmp/source.log")"; postfix_flush; return 1; }
+	sink_wait $((c0 + wn)) 120 || { pf_err="warm-up messages did not all arrive"; postfix_flush; return 1; }
 	t1=$(now)
 	rate=$(awk -v n="$wn" -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", n / (b - a) }')
 	n=$(awk -v r="$rate" -v s="$BENCH_SECONDS" -v m="$wn" 'BEGIN { n = int(r * s); print n < m ? m : n }')
-	sink_start "$n" || { pf_err="sink"; return 1; }
+	c0=$(sink_count)
 	m0=$( [ -n "${mpid:-}" ] && cpu_tree "$mpid" || echo 0)
 	p0=$(cpu_tree "$master")
 	read -r i0 i1 < <(cpu_idle_sample)
 	t0=$(now)
 	source_run "$msg" "$n"
-	if ! source_wait; then
-		sink_wait 1
-		pf_err="smtp-source: $(tail -n 1 "$tmp/source.log")"
-		return 1
-	fi
-	sink_wait $((n / 20 + 60)) || { pf_err="not all $n messages arrived"; return 1; }
+	source_wait || { pf_err="smtp-source: $(tail -n 1 "$tmp/source.log")"; postfix_flush; return 1; }
+	sink_wait $((c0 + n)) $((n / 20 + 60)) || { pf_err="not all $n messages arrived"; postfix_flush; return 1; }
 	t1=$(now)
 	m1=$( [ -n "${mpid:-}" ] && cpu_tree "$mpid" || echo 0)
 	p1=$(cpu_tree "$master")
@@ -662,18 +675,21 @@ rows=()		# milter mode size socket path msgs/s milter_ms postfix_ms util/idle p5
 notes=()
 
 # row - add a table row
-row() { rows+=("$(printf '%-12s %-10s %-5s %-6s %-8s %8s %10s %11s %6s %8s %8s %s' "$@")"); }
+row() { rows+=("$(printf '%-12s %-10s %-5s %-6s %-9s %8s %10s %11s %6s %8s %8s %s' "$@")"); }
 
-# direct_run - milter-bench against the running milter: NAME MODE SIZE SOCKET
+# direct_run - milter-bench against the running milter: NAME MODE SIZE
+# SOCKET PATH (direct: connections kept; reconnect: one per message, as
+# Postfix opens one per SMTP session)
 direct_run() {
-	local name=$1 mode=$2 size=$3 sock=$4 msg client expect line f
+	local name=$1 mode=$2 size=$3 sock=$4 path=$5 msg client expect line f per=0
 	declare -A v=()
 	case $mode in
 	sign-*) msg=$tmp/m$size.eml client=127.0.0.1 expect="DKIM-Signature" ;;
 	verify-*) msg=$tmp/v-${mode#*-}-$size.eml client=192.0.2.10 expect="dkim=pass" ;;
 	esac
+	[ "$path" = reconnect ] && per=1
 	"$MILTER_BENCH" -s "$mtarget" -m "$msg" -c "$BENCH_CONNS" -d "$BENCH_SECONDS" -w "$warm" \
-	    -T 30 -a "$client" -p "$mpid" -g "dkim=pass" >"$tmp/direct.out" 2>"$tmp/direct.err"
+	    -M "$per" -T 30 -a "$client" -p "$mpid" -g "dkim=pass" >"$tmp/direct.out" 2>"$tmp/direct.err"
 	line=$(grep '^messages=' "$tmp/direct.out")
 	for f in $line; do v[${f%%=*}]=${f#*=}; done
 	for f in $(grep '^cpu' "$tmp/direct.out"); do v[${f%%=*}]=${f#*=}; done
@@ -690,9 +706,9 @@ direct_run() {
 	else
 		check="MISSING $expect: ${got:-0} of ${v[messages]:-0}"
 	fi
-	row "$name" "$mode" "$size" "$sock" direct "${v[msgs_per_s]:--}" "${v[milter_ms_per_msg]:--}" - \
+	row "$name" "$mode" "$size" "$sock" "$path" "${v[msgs_per_s]:--}" "${v[milter_ms_per_msg]:--}" - \
 	    "${v[milter_util]:--}" "${v[p50_ms]:--}" "${v[p99_ms]:--}" "$check"
-	say "$name $mode $size $sock direct: ${v[msgs_per_s]:--} msg/s, ${v[milter_ms_per_msg]:--} ms CPU/msg, $check"
+	say "$name $mode $size $sock $path: ${v[msgs_per_s]:--} msg/s, ${v[milter_ms_per_msg]:--} ms CPU/msg, $check"
 }
 
 # postfix_cell - the Postfix path for the running milter (or none): NAME MODE SIZE SOCKET
@@ -715,18 +731,19 @@ postfix_cell() {
 
 # bench_milter - every cell of one milter: NAME START_FUNCTION
 bench_milter() {
-	local name=$1 start=$2 mode sock size expect msg
+	local name=$1 start=$2 mode sock size expect msg path
 	for mode in $modes; do
 		for sock in $sockets; do
 			if ! $start "$mode" "$sock"; then
 				row "$name" "$mode" - "$sock" - - - - - - - "error: did not start"
 				continue
 			fi
-			if has "$paths" direct; then
+			for path in direct reconnect; do
+				has "$paths" $path || continue
 				for size in $sizes; do
-					direct_run "$name" "$mode" "$size" "$sock"
+					direct_run "$name" "$mode" "$size" "$sock" $path
 				done
-			fi
+			done
 			if has "$paths" postfix; then
 				postfix_milter "$mtarget"
 				case $mode in
@@ -761,7 +778,7 @@ print_table() {
 	echo "  postfix: smtp-source -s $BENCH_SESSIONS (a session per message) -> Postfix -> smtp-sink,"
 	echo "  ms/msg = CPU of the milter and of all Postfix processes, idle = machine idle CPU share"
 	echo
-	printf '%-12s %-10s %-5s %-6s %-8s %8s %10s %11s %6s %8s %8s %s\n' \
+	printf '%-12s %-10s %-5s %-6s %-9s %8s %10s %11s %6s %8s %8s %s\n' \
 	    milter mode size socket path msgs/s milter_ms postfix_ms util p50_ms p99_ms check
 	for r in "${rows[@]}"; do echo "$r"; done
 	if [ ${#notes[@]} -gt 0 ]; then
@@ -825,6 +842,7 @@ sign_inputs || exit 1
 
 if has "$paths" postfix; then
 	postfix_setup
+	sinks_start || { say "smtp-sink did not start"; exit 1; }
 	postfix_start || exit 1
 	if has "$only" postfix; then
 		for size in $sizes; do
