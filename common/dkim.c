@@ -294,7 +294,8 @@ static int tag_copy(const struct tag *t, char *out, size_t outlen,
 	return 0;
 }
 
-/* tag_number - 1*DIGITS up to maxdigits; values over 10^18 clamp */
+/* tag_number - 1*DIGITS up to maxdigits; values of 10^18 and more clamp
+ * to 10^18 (no l=, t= or x= means anything near it) */
 static int tag_number(const struct tag *t, size_t maxdigits,
     long long *v_r)
 {
@@ -305,8 +306,10 @@ static int tag_number(const struct tag *t, size_t maxdigits,
 	for (size_t i = 0; i < t->vlen; i++) {
 		if (!isdigit((unsigned char)t->value[i]))
 			return -1;
-		if (v < 1000000000000000000LL)
+		if (v < 100000000000000000LL)	/* clamp below 10^18 */
 			v = v * 10 + (t->value[i] - '0');
+		else
+			v = 1000000000000000000LL;
 	}
 	*v_r = v;
 	return 0;
