@@ -25,7 +25,11 @@
  * {client_name}, {client_port}, i, {auth_type}, {auth_authen},
  * {mail_addr}, {rcpt_addr}).  Output is buffered and written when a reply
  * is due, as Postfix's VSTREAM does.  TCP_NODELAY is set on inet sockets
- * unless -N (Postfix 3.7 does not set it; -N reproduces that).
+ * unless -N (Postfix 3.7 does not set it; -N reproduces that).  -P also
+ * reproduces Postfix's one other flush: smtpd writes the envelope steps
+ * it did not need a reply for when it hands the milter socket to cleanup,
+ * and cleanup then writes the header: with Nagle on and no reply to ACK
+ * the first write, the second waits for the milter's delayed ACK.
  *
  * Output, on stdout (see report()):
  *   messages=N errors=N duration=S msgs_per_s=X p50_ms=.. p90_ms=.. p99_ms=.. max_ms=..
@@ -315,6 +319,7 @@ struct opts {
 	uint64_t per_conn;		/* -M, 0: no limit */
 	int nodelay;			/* TCP_NODELAY on inet sockets */
 	int no_abort;			/* -E */
+	int postfix_writes;		/* -P: flush the envelope before the header */
 	int keep_going;			/* -k */
 	int verbose;
 	char client_addr[TEXT_MAX];
@@ -690,6 +695,9 @@ static void usage(void)
 	    "  -T SECONDS  timeout for connect and each reply (default 30)\n"
 	    "  -N          no TCP_NODELAY on inet sockets (what Postfix does)\n"
 	    "  -E          no ABORT after each message (Postfix sends one)\n"
+	    "  -P          Postfix's writes: -N, and the envelope steps the milter does\n"
+	    "              not answer are written before the header, in a write of their\n"
+	    "              own (smtpd hands the socket to cleanup there)\n"
 	    "  -a ADDR     SMTP client address in CONNECT and {client_addr} (default 127.0.0.1)\n"
 	    "  -H NAME     SMTP client host name (default [ADDR])\n"
 	    "  -e NAME     HELO name (default client.bench.example)\n"
@@ -723,7 +731,7 @@ static void parse_options(int argc, char **argv)
 	set_text(opt.rcpt_to, sizeof(opt.rcpt_to), "user@example.net", 'r');
 	set_text(opt.j, sizeof(opt.j), "mx.bench.example", 'j');
 	set_text(opt.daemon_name, sizeof(opt.daemon_name), "bench", 'D');
-	while ((c = getopt(argc, argv, "s:m:c:d:w:n:M:T:NEa:H:e:f:r:j:D:u:g:p:O:kvh")) != -1) {
+	while ((c = getopt(argc, argv, "s:m:c:d:w:n:M:T:NEPa:H:e:f:r:j:D:u:g:p:O:kvh")) != -1) {
 		switch (c) {
 		case 's':
 			parse_target(optarg);
@@ -757,6 +765,10 @@ static void parse_options(int argc, char **argv)
 			break;
 		case 'E':
 			opt.no_abort = 1;
+			break;
+		case 'P':
+			opt.postfix_writes = 1;
+			opt.nodelay = 0;
 			break;
 		case 'a':
 			parse_client(optarg);
@@ -1592,17 +1604,23 @@ static int session_start(struct conn *c, enum reply_kind *kind_r, enum step *st_
 	return 0;
 }
 
-/* session_end - QUIT and close */
+/* session_end - QUIT and close.  Best effort: the milter may already
+ * have closed (after SHUTDOWN, say), which is no error of the run. */
 static void session_end(struct conn *c)
 {
+	static const unsigned char quit[5] = { 0, 0, 0, 1, SMFIC_QUIT };
+
 	if (c->fd < 0)
 		return;
-	if (out_packet(c, ST_EOM, SMFIC_QUIT, (const void *)NULL) == 0)
-		(void)out_flush(c, ST_EOM);
-	if (c->fd >= 0) {
-		close(c->fd);
-		c->fd = -1;
+	if (c->out_len + sizeof(quit) <= OUT_CAP) {
+		memcpy(c->out + c->out_len, quit, sizeof(quit));
+		c->out_len += sizeof(quit);
 	}
+	(void)send(c->fd, c->out, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(c->fd);
+	c->fd = -1;
+	c->out_len = 0;
+	c->in_off = c->in_len = 0;
 	c->in_session = 0;
 }
 
@@ -1661,6 +1679,11 @@ static int message_run(struct conn *c, const struct msgfile *m, enum reply_kind 
 			goto done;
 	}
 	*st_r = ST_HEADER;
+	/* -P: Postfix's smtpd flushes what it buffered (the envelope steps the
+	 * milter does not answer) when it hands the socket to cleanup, which
+	 * then writes the header: two writes without a reply in between */
+	if (opt.postfix_writes && c->out_len > 0 && out_flush(c, ST_HEADER) != 0)
+		return -1;
 	if (!(c->pflags & SMFIP_NOHDRS)) {
 		for (size_t i = 0; i < m->nh; i++) {
 			const struct header *h = &m->h[i];
