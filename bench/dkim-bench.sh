@@ -46,7 +46,9 @@
 # Postfix: a warm-up batch, then N messages (N from the warm-up rate and
 # SECONDS) with smtp-source -s 20 (one SMTP session per message, as most
 # inbound mail arrives); the time runs from the first message sent to the
-# last one received by smtp-sink (-M N); CPU of the milter process and of
+# last one counted by the smtp-sink that runs for the whole benchmark (a
+# sink that exits by itself, -M N, does so before answering the last
+# message, and Postfix retries it into a closed port); CPU of the milter process and of
 # the whole Postfix process tree (master plus children, exited children
 # through the master's cutime), and the machine's idle CPU share.  Every
 # run checks the milter really worked: direct runs count the inserted
@@ -61,7 +63,8 @@
 # Trust: none needed; a developer tool.  Every process it starts (milters,
 # unbound, Postfix, smtp-sink, smtp-source) is stopped on exit, also on
 # INT/TERM.  Errors: setup failures exit 1 with the reason; a failed
-# cell is shown as "error" in the table with its log kept in the summary.
+# cell shows "error: ..." in the table's check column (Postfix failures
+# also get a note with the maillog's tail under the table).
 #
 set -u
 
