@@ -739,46 +739,57 @@ postfix_cell() {
 	fi
 }
 
-# bench_milter - every cell of one milter: NAME START_FUNCTION
-bench_milter() {
-	local name=$1 start=$2 mode sock size expect msg path
+# bench_all - every cell.  The milters take turns for each mode and
+# socket, so that the two sides of a comparison run minutes apart at
+# most: on a shared machine the load changes more than that.
+bench_all() {
+	local name mode sock
 	for mode in $modes; do
 		for sock in $sockets; do
-			if ! $start "$mode" "$sock"; then
-				row "$name" "$mode" - "$sock" - - - - - - - "error: did not start"
-				continue
-			fi
-			for path in direct reconnect pfwrites; do
-				has "$paths" $path || continue
-				# Postfix's write pattern only matters where Nagle does
-				[ $path = pfwrites ] && [ "$sock" != inet ] && continue
-				for size in $sizes; do
-					direct_run "$name" "$mode" "$size" "$sock" $path
-				done
+			for name in $milters; do
+				bench_cell "$name" "$mode" "$sock"
 			done
-			if has "$paths" postfix; then
-				postfix_milter "$mtarget"
-				case $mode in
-				sign-rsa) expect="^DKIM-Signature:.*a=rsa-sha256" ;;
-				sign-ed) expect="^DKIM-Signature:.*a=ed25519-sha256" ;;
-				verify-*) expect="dkim=pass" ;;
-				esac
-				size=${sizes%% *}
-				case $mode in
-				verify-*) msg=$tmp/v-${mode#*-}-$size.eml ;;
-				*) msg=$tmp/m$size.eml ;;
-				esac
-				if ! postfix_check "$msg" "$expect"; then
-					notes+=("$name $mode $sock: the message through Postfix lacks /$expect/")
-					row "$name" "$mode" "$size" "$sock" postfix - - - - - - "CHECK FAILED (no /$expect/ at the sink)"
-				fi
-				for size in $sizes; do
-					postfix_cell "$name" "$mode" "$size" "$sock"
-				done
-			fi
-			stop_milter
 		done
 	done
+}
+
+# bench_cell - all paths and sizes of one milter, mode and socket
+bench_cell() {
+	local name=$1 mode=$2 sock=$3 start size expect msg path
+	start=start_${name%%-*}	# start_opendkim, start_postern
+	if ! $start "$mode" "$sock"; then
+		row "$name" "$mode" - "$sock" - - - - - - - "error: did not start"
+		return
+	fi
+	for path in direct reconnect pfwrites; do
+		has "$paths" $path || continue
+		# Postfix's write pattern only matters where Nagle does
+		[ $path = pfwrites ] && [ "$sock" != inet ] && continue
+		for size in $sizes; do
+			direct_run "$name" "$mode" "$size" "$sock" $path
+		done
+	done
+	if has "$paths" postfix; then
+		postfix_milter "$mtarget"
+		case $mode in
+		sign-rsa) expect="^DKIM-Signature:.*a=rsa-sha256" ;;
+		sign-ed) expect="^DKIM-Signature:.*a=ed25519-sha256" ;;
+		verify-*) expect="dkim=pass" ;;
+		esac
+		size=${sizes%% *}
+		case $mode in
+		verify-*) msg=$tmp/v-${mode#*-}-$size.eml ;;
+		*) msg=$tmp/m$size.eml ;;
+		esac
+		if ! postfix_check "$msg" "$expect"; then
+			notes+=("$name $mode $sock: the message through Postfix lacks /$expect/")
+			row "$name" "$mode" "$size" "$sock" postfix - - - - - - "CHECK FAILED (no /$expect/ at the sink)"
+		fi
+		for size in $sizes; do
+			postfix_cell "$name" "$mode" "$size" "$sock"
+		done
+	fi
+	stop_milter
 }
 
 # print_table - all rows, then the goals
@@ -869,7 +880,9 @@ if has "$paths" postfix; then
 		done
 	fi
 fi
-[ $want_od = 1 ] && bench_milter opendkim start_opendkim
-[ $want_pd = 1 ] && bench_milter postern-dkim start_postern
+milters=""
+[ $want_od = 1 ] && milters="opendkim"
+[ $want_pd = 1 ] && milters="$milters postern-dkim"
+bench_all
 print_table
 exit 0
