@@ -1936,6 +1936,32 @@ static void raise_nofile(void)
 		    (unsigned long long)rl.rlim_cur);
 }
 
+/* release - free the connections and message files once every thread
+ * has been joined (a thread still stuck on a dead milter keeps its own) */
+static void release(struct conn *conns)
+{
+	for (long i = 0; i < opt.conns; i++) {
+		struct conn *c = &conns[i];
+
+		capture_free(c);
+		for (int k = 0; k < STAGES; k++)
+			free(c->symlist[k]);
+		free(c->out);
+		free(c->in);
+		free(c->pkt);
+		pthread_mutex_destroy(&c->mu);
+	}
+	free(conns);
+	for (size_t i = 0; i < opt.nfiles; i++) {
+		for (size_t j = 0; j < opt.files[i].nh; j++) {
+			free(opt.files[i].h[j].name);
+			free(opt.files[i].h[j].value);
+		}
+		free(opt.files[i].h);
+		free(opt.files[i].body);
+	}
+}
+
 /* wait_phase - sleep until deadline (ns) or until the run must end */
 static void wait_phase(int64_t deadline, int until_done)
 {
@@ -2027,5 +2053,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "milter-bench: warning: cannot read /proc/PID/stat of -p\n");
 	report(total, secs, cpu0 >= 0 && cpu1 >= 0 ? cpu1 - cpu0 : -1, self1 - self0, &conns[0]);
 	fflush(stdout);
+	free(total);
+	pthread_attr_destroy(&attr);
+	if (atomic_load(&threads_done) == opt.conns)
+		release(conns);
 	return atomic_load(&failed) ? 1 : 0;
 }
