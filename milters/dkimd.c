@@ -474,6 +474,8 @@ static const struct milter_desc dkimd_desc = {
 	.body = dkimd_body,
 	.eom = dkimd_eom,
 	.msg_free = dkimd_msg_free,
+	/* DKIM reads neither the HELO name nor the recipients */
+	.skip_steps = MILTER_SKIP_HELO | MILTER_SKIP_RCPT,
 };
 
 int main(int argc, char **argv)

@@ -524,6 +524,7 @@ static sfsistat mlfi_negotiate(SMFICTX *ctx, unsigned long f0,
 	struct milter_conn *c = conn_get(ctx);
 	const unsigned long want_nr = SMFIP_NR_CONN | SMFIP_NR_HELO |
 	    SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_HDR | SMFIP_NR_BODY;
+	unsigned long skip = 0;
 
 	(void)f2;
 	(void)f3;
@@ -537,7 +538,11 @@ static sfsistat mlfi_negotiate(SMFICTX *ctx, unsigned long f0,
 	 * our delayed ACK, ~40 ms per message on an inet socket.  The reply
 	 * to DATA acknowledges everything smtpd wrote (bench/README.md).
 	 */
-	*pf1 = f1 & (want_nr | SMFIP_HDR_LEADSPC | SMFIP_NOUNKNOWN);
+	if (core.desc->skip_steps & MILTER_SKIP_HELO)
+		skip |= SMFIP_NOHELO;
+	if (core.desc->skip_steps & MILTER_SKIP_RCPT)
+		skip |= SMFIP_NORCPT;
+	*pf1 = f1 & (want_nr | SMFIP_HDR_LEADSPC | SMFIP_NOUNKNOWN | skip);
 	*pf2 = 0;
 	*pf3 = 0;
 	c->priv->pflags = *pf1;
