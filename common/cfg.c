@@ -460,6 +460,50 @@ int cfg_load_file(struct cfg *c, const char *path, const char **err_r)
 	return rc;
 }
 
+/*
+ * cfg_load_file_known - as cfg_load_file, but a line whose key the table
+ * does not have is skipped (commented out in a copy, so line numbers in
+ * messages stay right): for tools that read a daemon's config file for
+ * some of its keys.
+ */
+int cfg_load_file_known(struct cfg *c, const char *path, const char **err_r)
+{
+	struct buf b;
+	const char *err;
+	char *line, *end;
+	int rc;
+
+	buf_init(&b, CFG_FILE_MAX);
+	if (buf_read_file(&b, path, &err) < 0) {
+		buf_free(&b);
+		return seterr(c, err_r, "%s", err);
+	}
+	for (line = b.data; line < b.data + b.len; line = end + 1) {
+		char *p = line, *k, save;
+
+		end = memchr(line, '\n', (size_t)(b.data + b.len - line));
+		if (end == NULL)
+			end = b.data + b.len;
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		if (p == end || *p == '#')
+			continue;
+		for (k = p; p < end && *p != '=' && *p != ' ' && *p != '\t' &&
+		    *p != '\r' && *p != '\0'; p++)
+			;
+		if (p == k)
+			continue;	/* no key: the parser reports the line */
+		save = *p;
+		*p = '\0';
+		if (def_index(c, k) < 0)
+			*line = '#';
+		*p = save;
+	}
+	rc = cfg_parse_text(c, b.data, b.len, path, err_r);
+	buf_free(&b);
+	return rc;
+}
+
 /* val_of - value for a key the program itself names; unknown is a bug */
 static const struct cfg_val *val_of(const struct cfg *c, const char *key,
     enum cfg_type *type_r)

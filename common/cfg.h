@@ -1,7 +1,8 @@
 /*
  * cfg.h - table-driven "key = value" configuration.
  *
- * Public: cfg_new, cfg_ref, cfg_unref, cfg_load_file, cfg_parse_text,
+ * Public: cfg_new, cfg_ref, cfg_unref, cfg_load_file, cfg_load_file_known,
+ *         cfg_parse_text,
  *         cfg_set, cfg_override, cfg_str, cfg_int, cfg_bool, cfg_list,
  *         cfg_print, cfg_def_find.
  * Trust: the config file is admin input, -o values come from the command
@@ -60,6 +61,8 @@ struct cfg *cfg_ref(struct cfg *c);
 void cfg_unref(struct cfg **cp);
 
 int cfg_load_file(struct cfg *c, const char *path, const char **err_r);
+int cfg_load_file_known(struct cfg *c, const char *path,
+    const char **err_r);
 int cfg_parse_text(struct cfg *c, const char *text, size_t len,
     const char *origin, const char **err_r);
 int cfg_set(struct cfg *c, const char *key, const char *value,

@@ -1,7 +1,10 @@
 /*
  * cfg_t.c - tests for config tables (common/cfg.c).
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cfg.h"
 #include "tap.h"
@@ -74,6 +77,33 @@ int main(void)
 	is_int(n, 1, "-o replaces a list");
 	is_int(cfg_override(c, "=x", &err), -1, "-o without key");
 	is_int(cfg_override(c, "max_conn", &err), -1, "-o without =");
+	{
+		/* a tool reading a daemon's file: unknown keys skipped, the
+		   known ones checked with their line numbers */
+		char path[] = "/tmp/cfg_t.XXXXXX";
+		int fd = mkstemp(path);
+		FILE *fp = fdopen(fd, "w");
+		struct cfg *t = cfg_new(defs);
+
+		fputs("# daemon file\nother_key = 1\n  max_conn = 42\n"
+		    "OtherKey=x\n", fp);
+		fclose(fp);
+		is_int(cfg_load_file_known(t, path, &err), 0,
+		    "known keys only: unknown ones skipped");
+		is_int(cfg_int(t, "max_conn"), 42, "known key read");
+		is_int(cfg_load_file(t, path, &err), -1,
+		    "cfg_load_file still refuses them");
+		fp = fopen(path, "w");
+		fputs("other = 1\nmax_conn = 5000\n", fp);
+		fclose(fp);
+		is_int(cfg_load_file_known(t, path, &err), -1,
+		    "a known key out of range still fails");
+		ok(err && strstr(err, ":2"), "...with its line: %s", err);
+		unlink(path);
+		is_int(cfg_load_file_known(t, path, &err), -1,
+		    "missing file fails");
+		cfg_unref(&t);
+	}
 	{
 		struct cfg *c2 = cfg_ref(c);
 

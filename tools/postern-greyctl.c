@@ -48,7 +48,6 @@
 #include "xalloc.h"
 
 #define PROG "postern-greyctl"
-#define CONF_FILE_MAX (4 * 1024 * 1024)	/* as cfg.c's bound */
 #define KEY_TEXT_MAX (4 * STORE_KEY_MAX + 1)	/* every byte as \xNN */
 #define TIME_TEXT_MAX 32
 #define PATH_TEXT_MAX 4096	/* config and store paths */
@@ -222,41 +221,14 @@ static void usage(const char *why)
 	exit(EXIT_USAGE);
 }
 
-/* conf_load - a config file into cfg, skipping lines whose key the table
- * does not have (comment them out, so line numbers stay right) */
+/* conf_load - the daemon's config file, keys this tool does not use
+ * skipped (cfg_load_file_known) */
 static void conf_load(struct cfg *cfg, const char *path)
 {
-	struct buf b;
 	const char *err;
-	char *line, *end;
 
-	buf_init(&b, CONF_FILE_MAX);
-	if (buf_read_file(&b, path, &err) < 0)
+	if (cfg_load_file_known(cfg, path, &err) < 0)
 		die(EXIT_USAGE, "configuration error: %s", err);
-	for (line = b.data; line < b.data + b.len; line = end + 1) {
-		char *p = line, *k, save;
-
-		end = memchr(line, '\n', (size_t)(b.data + b.len - line));
-		if (end == NULL)
-			end = b.data + b.len;
-		while (p < end && (*p == ' ' || *p == '\t'))
-			p++;
-		if (p == end || *p == '#')
-			continue;
-		for (k = p; p < end && *p != '=' && *p != ' ' && *p != '\t' &&
-		    *p != '\r' && *p != '\0'; p++)
-			;
-		if (p == k)
-			continue;	/* no key: cfg reports the line */
-		save = *p;
-		*p = '\0';
-		if (cfg_def_find(greyctl_defs, k) == NULL)
-			*line = '#';
-		*p = save;
-	}
-	if (cfg_parse_text(cfg, b.data, b.len, path, &err) < 0)
-		die(EXIT_USAGE, "configuration error: %s", err);
-	buf_free(&b);
 }
 
 /* become_owner - root on another user's embedded store: become that
