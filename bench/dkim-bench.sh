@@ -246,7 +246,8 @@ find_milter_bench() {
 	[ -x "$MILTER_BENCH" ] && return 0
 	MILTER_BENCH=$tmp/milter-bench
 	say "building milter-bench into $tmp"
-	${CC:-cc} -O2 -Wall -Wextra -o "$MILTER_BENCH" "$bench_dir/milter-bench.c" -lpthread
+	${CC:-cc} -O2 -Wall -Wextra -o "$MILTER_BENCH" "$bench_dir/milter-bench.c" \
+	    "$bench_dir/hist.c" -lpthread
 }
 
 # setup_keys - RSA-2048 and Ed25519 keys and their DNS TXT records

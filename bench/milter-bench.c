@@ -85,6 +85,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hist.h"
+
 /* protocol constants (the milter protocol as libmilter's mfdef.h names it) */
 #define MILTER_VERSION 6
 #define SMFIC_ABORT 'A'
@@ -170,13 +172,6 @@
 #define CAPTURE_HEADERS_MAX (HEADERS_MAX + 1000)
 #define PENDING_NAMES 16	/* header names remembered for one message */
 
-/* histogram: as policy-bench, log-linear microseconds, < 1/64 error */
-#define HIST_SUB_BITS 6
-#define HIST_SUB (1u << HIST_SUB_BITS)
-#define HIST_LINEAR (2u * HIST_SUB)
-#define HIST_MSB_MAX 40
-#define HIST_BUCKETS (HIST_LINEAR + (HIST_MSB_MAX - HIST_SUB_BITS) * HIST_SUB)
-
 #define NS_PER_MS 1000000LL
 #define NS_PER_S 1000000000LL
 
@@ -227,12 +222,6 @@ static const char *const stage_default[STAGES] = {
 	"i",
 };
 enum { SM_CONNECT, SM_HELO, SM_MAIL, SM_RCPT, SM_DATA, SM_EOM, SM_EOH };
-
-struct hist {
-	uint64_t b[HIST_BUCKETS];
-	uint64_t count;
-	uint64_t max_us;
-};
 
 struct name_count {
 	char name[NAME_LEN];
@@ -401,69 +390,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	stop_flag = 1;
-}
-
-/* ---------------------------------------------------------------- histogram */
-
-/* hist_index - bucket of a value in microseconds */
-static unsigned hist_index(uint64_t v)
-{
-	unsigned msb, shift;
-
-	if (v < HIST_LINEAR)
-		return (unsigned)v;
-	msb = 63u - (unsigned)__builtin_clzll(v);
-	if (msb > HIST_MSB_MAX) {
-		msb = HIST_MSB_MAX;
-		v = (2ULL << HIST_MSB_MAX) - 1;
-	}
-	shift = msb - HIST_SUB_BITS;
-	return HIST_LINEAR + (msb - HIST_SUB_BITS - 1) * HIST_SUB
-	    + (unsigned)((v >> shift) - HIST_SUB);
-}
-
-/* hist_value - representative value (middle) of a bucket */
-static uint64_t hist_value(unsigned idx)
-{
-	unsigned grp, shift;
-	uint64_t mant;
-
-	if (idx < HIST_LINEAR)
-		return idx;
-	grp = (idx - HIST_LINEAR) / HIST_SUB;
-	mant = (idx - HIST_LINEAR) % HIST_SUB + HIST_SUB;
-	shift = grp + 1;
-	return (mant << shift) + ((1ULL << shift) - 1) / 2;
-}
-
-/* hist_add - count one value */
-static void hist_add(struct hist *h, uint64_t us)
-{
-	h->b[hist_index(us)]++;
-	h->count++;
-	if (us > h->max_us)
-		h->max_us = us;
-}
-
-/* hist_percentile - value at fraction p (0..1), in microseconds */
-static uint64_t hist_percentile(const struct hist *h, double p)
-{
-	uint64_t rank, seen = 0;
-
-	if (h->count == 0)
-		return 0;
-	rank = (uint64_t)(p * (double)h->count + 0.999999);
-	if (rank < 1)
-		rank = 1;
-	for (unsigned i = 0; i < HIST_BUCKETS; i++) {
-		seen += h->b[i];
-		if (seen >= rank) {
-			uint64_t v = hist_value(i);
-
-			return v < h->max_us ? v : h->max_us;
-		}
-	}
-	return h->max_us;
 }
 
 /* ---------------------------------------------------------------- options */
@@ -1833,11 +1759,7 @@ static void *worker_main(void *arg)
 /* stats_merge - add a connection's counters into the total */
 static void stats_merge(struct stats *dst, const struct stats *src)
 {
-	for (unsigned i = 0; i < HIST_BUCKETS; i++)
-		dst->h.b[i] += src->h.b[i];
-	dst->h.count += src->h.count;
-	if (src->h.max_us > dst->h.max_us)
-		dst->h.max_us = src->h.max_us;
+	hist_merge(&dst->h, &src->h);
 	dst->msgs += src->msgs;
 	dst->warm_msgs += src->warm_msgs;
 	for (int r = 0; r < RK_COUNT; r++)

@@ -62,6 +62,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hist.h"
+
 #define REQ_MAX 8192		/* one request, bytes */
 #define RESP_MAX 4096		/* one response, bytes */
 #define ACTIONS_MAX 64		/* distinct action prefixes counted */
@@ -80,14 +82,6 @@
 #define NAME_LEN 300		/* a generated name or address */
 #define PRIME_MAX_S 60		/* -W: longest wait for every connection */
 #define ACTION_WORDS_MAX 8	/* -A */
-
-/* histogram: values below HIST_LINEAR are exact, above that 64 buckets per
- * power of two up to 2^(HIST_MSB_MAX+1) microseconds (about 50 days) */
-#define HIST_SUB_BITS 6
-#define HIST_SUB (1u << HIST_SUB_BITS)
-#define HIST_LINEAR (2u * HIST_SUB)
-#define HIST_MSB_MAX 40
-#define HIST_BUCKETS (HIST_LINEAR + (HIST_MSB_MAX - HIST_SUB_BITS) * HIST_SUB)
 
 #define NS_PER_MS 1000000LL
 #define NS_PER_S 1000000000LL
@@ -113,12 +107,6 @@ enum err_kind {
 
 static const char *const err_names[ERR_KINDS] = {
 	"connect", "timeout", "closed", "io", "protocol", "toolong"
-};
-
-struct hist {
-	uint64_t b[HIST_BUCKETS];
-	uint64_t count;
-	uint64_t max_us;
 };
 
 struct action_count {
@@ -261,79 +249,6 @@ static uint64_t mix64(uint64_t x)
 	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
 	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
 	return x ^ (x >> 31);
-}
-
-/* ---------------------------------------------------------------- histogram */
-
-/* hist_index - bucket of a value in microseconds */
-static unsigned hist_index(uint64_t v)
-{
-	unsigned msb, shift;
-
-	if (v < HIST_LINEAR)
-		return (unsigned)v;
-	msb = 63u - (unsigned)__builtin_clzll(v);
-	if (msb > HIST_MSB_MAX) {
-		msb = HIST_MSB_MAX;
-		v = (2ULL << HIST_MSB_MAX) - 1;
-	}
-	shift = msb - HIST_SUB_BITS;
-	return HIST_LINEAR + (msb - HIST_SUB_BITS - 1) * HIST_SUB
-	    + (unsigned)((v >> shift) - HIST_SUB);
-}
-
-/* hist_value - representative value (middle) of a bucket */
-static uint64_t hist_value(unsigned idx)
-{
-	unsigned grp, shift;
-	uint64_t mant;
-
-	if (idx < HIST_LINEAR)
-		return idx;
-	grp = (idx - HIST_LINEAR) / HIST_SUB;
-	mant = (idx - HIST_LINEAR) % HIST_SUB + HIST_SUB;
-	shift = grp + 1;
-	return (mant << shift) + ((1ULL << shift) - 1) / 2;
-}
-
-/* hist_add - count one value */
-static void hist_add(struct hist *h, uint64_t us)
-{
-	h->b[hist_index(us)]++;
-	h->count++;
-	if (us > h->max_us)
-		h->max_us = us;
-}
-
-/* hist_merge - add src into dst */
-static void hist_merge(struct hist *dst, const struct hist *src)
-{
-	for (unsigned i = 0; i < HIST_BUCKETS; i++)
-		dst->b[i] += src->b[i];
-	dst->count += src->count;
-	if (src->max_us > dst->max_us)
-		dst->max_us = src->max_us;
-}
-
-/* hist_percentile - value at fraction p (0..1), in microseconds */
-static uint64_t hist_percentile(const struct hist *h, double p)
-{
-	uint64_t rank, seen = 0;
-
-	if (h->count == 0)
-		return 0;
-	rank = (uint64_t)(p * (double)h->count + 0.999999);
-	if (rank < 1)
-		rank = 1;
-	for (unsigned i = 0; i < HIST_BUCKETS; i++) {
-		seen += h->b[i];
-		if (seen >= rank) {
-			uint64_t v = hist_value(i);
-
-			return v < h->max_us ? v : h->max_us;
-		}
-	}
-	return h->max_us;
 }
 
 /* ---------------------------------------------------------------- options */

@@ -606,7 +606,8 @@ find_policy_bench() {
 	[ -x "$policy_bench" ] && return 0
 	policy_bench=$tmp/policy-bench
 	say "building policy-bench into $tmp"
-	${CC:-cc} -O2 -Wall -Wextra -o "$policy_bench" "$bench_dir/policy-bench.c" -lpthread
+	${CC:-cc} -O2 -Wall -Wextra -o "$policy_bench" "$bench_dir/policy-bench.c" \
+	    "$bench_dir/hist.c" -lpthread
 }
 
 # print_table - the side-by-side summary
