@@ -794,46 +794,11 @@ static EVP_PKEY *rsa_pub_parse(const unsigned char *p, size_t n)
 	return pk;
 }
 
-/* keyrec_hashes - h= of a key record: which hashes it allows */
-static void keyrec_hashes(struct dkim_keyrec *r, const struct tag *t)
+/* list_has - is word (without regard to case) one of the items of a
+ * colon-separated tag value (h=, s=, t= of a key record) */
+static int list_has(const struct tag *t, const char *word)
 {
-	size_t i = 0;
-
-	r->sha256_ok = r->sha1_ok = 0;
-	while (i < t->vlen) {
-		size_t s;
-
-		while (i < t->vlen && (is_fws((unsigned char)t->value[i]) ||
-		    t->value[i] == ':'))
-			i++;
-		s = i;
-		while (i < t->vlen && t->value[i] != ':' &&
-		    !is_fws((unsigned char)t->value[i]))
-			i++;
-		if (i - s == 6 && strncasecmp(t->value + s, "sha256", 6) == 0)
-			r->sha256_ok = 1;
-		if (i - s == 4 && strncasecmp(t->value + s, "sha1", 4) == 0)
-			r->sha1_ok = 1;
-	}
-}
-
-/* keyrec_flag - is flag c in the t= colon list */
-static int keyrec_flag(const struct tag *t, char c)
-{
-	for (size_t i = 0; i < t->vlen; i++)
-		if (tolower((unsigned char)t->value[i]) == c &&
-		    (i == 0 || t->value[i - 1] == ':' ||
-		    is_fws((unsigned char)t->value[i - 1])) &&
-		    (i + 1 == t->vlen || t->value[i + 1] == ':' ||
-		    is_fws((unsigned char)t->value[i + 1])))
-			return 1;
-	return 0;
-}
-
-/* keyrec_service - s= lists "*" or "email" */
-static int keyrec_service(const struct tag *t)
-{
-	size_t i = 0;
+	size_t wl = strlen(word), i = 0;
 
 	while (i < t->vlen) {
 		size_t s;
@@ -845,8 +810,7 @@ static int keyrec_service(const struct tag *t)
 		while (i < t->vlen && t->value[i] != ':' &&
 		    !is_fws((unsigned char)t->value[i]))
 			i++;
-		if ((i - s == 1 && t->value[s] == '*') ||
-		    (i - s == 5 && strncasecmp(t->value + s, "email", 5) == 0))
+		if (i - s == wl && strncasecmp(t->value + s, word, wl) == 0)
 			return 1;
 	}
 	return 0;
@@ -890,15 +854,18 @@ int dkim_keyrec_parse(const char *txt, size_t len, struct dkim_keyrec *r,
 		*err_r = "unknown key type k=";
 		return -1;
 	}
-	if ((t = tag_find(tags, n, "h")) != NULL)
-		keyrec_hashes(r, t);
-	if ((t = tag_find(tags, n, "s")) != NULL && !keyrec_service(t)) {
+	if ((t = tag_find(tags, n, "h")) != NULL) {
+		r->sha256_ok = list_has(t, "sha256");
+		r->sha1_ok = list_has(t, "sha1");
+	}
+	if ((t = tag_find(tags, n, "s")) != NULL && !list_has(t, "*") &&
+	    !list_has(t, "email")) {
 		*err_r = "key not for email (s=)";
 		return -1;
 	}
 	if ((t = tag_find(tags, n, "t")) != NULL) {
-		r->testing = keyrec_flag(t, 'y');
-		r->strict = keyrec_flag(t, 's');
+		r->testing = list_has(t, "y");
+		r->strict = list_has(t, "s");
 	}
 	if ((t = tag_find(tags, n, "p")) == NULL) {
 		*err_r = "no p= tag: not a key";
