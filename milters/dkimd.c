@@ -38,6 +38,7 @@
 #include "dkim_dns.h"
 #include "dkimd_cfg.h"
 #include "log.h"
+#include "mailaddr.h"
 #include "milter.h"
 #include "xalloc.h"
 
@@ -62,81 +63,6 @@ static const char *alg_name(const struct dkim_key *k)
 {
 	return dkim_key_alg(k) == DKIM_ALG_ED25519_SHA256 ? "ed25519-sha256" :
 	    "rsa-sha256";
-}
-
-/*
- * from_address - the one mailbox of a From: value into out
- * ("local@domain"): comments dropped, "<...>" taken when present.  -1 for
- * no address, a group or several mailboxes, or one over outlen.
- */
-static int from_address(const char *v, size_t len, char *out, size_t outlen)
-{
-	struct buf clean;
-	int depth = 0, quoted = 0, rc = -1;
-	const char *a, *e;
-	size_t n;
-
-	buf_init(&clean, outlen * 4 + 64);
-	for (size_t i = 0; i < len; i++) {
-		char c = v[i];
-
-		if (c == '\r' || c == '\n')
-			continue;
-		if (quoted) {
-			if (c == '\\' && i + 1 < len) {
-				if (buf_appendc(&clean, c) < 0)
-					goto done;
-				c = v[++i];
-			} else if (c == '"') {
-				quoted = 0;
-			}
-		} else if (depth) {
-			if (c == '\\')
-				i++;
-			else if (c == '(')
-				depth++;
-			else if (c == ')')
-				depth--;
-			continue;
-		} else if (c == '(') {
-			depth = 1;
-			continue;
-		} else if (c == '"') {
-			quoted = 1;
-		} else if (c == ',' || c == ':' || c == ';') {
-			goto done;	/* several mailboxes or a group */
-		}
-		if (buf_appendc(&clean, c) < 0)
-			goto done;
-	}
-	if (quoted || depth)
-		goto done;
-	a = clean.data;
-	if ((e = strchr(a, '<')) != NULL) {
-		a = e + 1;
-		if ((e = strchr(a, '>')) == NULL || strchr(e + 1, '<'))
-			goto done;
-	} else {
-		e = a + strlen(a);
-	}
-	while (a < e && (*a == ' ' || *a == '\t'))
-		a++;
-	while (e > a && (e[-1] == ' ' || e[-1] == '\t'))
-		e--;
-	n = (size_t)(e - a);
-	if (n == 0 || n >= outlen || memchr(a, ' ', n) || memchr(a, '\t', n))
-		goto done;
-	memcpy(out, a, n);
-	out[n] = '\0';
-	{
-		const char *at = strrchr(out, '@');
-
-		if (at && at != out && at[1] != '\0')
-			rc = 0;
-	}
-done:
-	buf_free(&clean);
-	return rc;
 }
 
 /* fail_msg - the engine refused something: on_internal_error at eom */
@@ -176,7 +102,8 @@ static void find_signers(const struct milter_conn *c,
 {
 	const struct milter_hdr *from = NULL;
 	size_t nfrom = 0;
-	char addr[DKIMD_ADDR_MAX + 1];
+	struct mailaddr addr;
+	const char *why;
 
 	for (size_t i = 0; i < c->nhdrs; i++)
 		if (strcasecmp(c->hdrs[i].name, "From") == 0) {
@@ -188,11 +115,13 @@ static void find_signers(const struct milter_conn *c,
 		    "no From header";
 		return;
 	}
-	if (from_address(from->value, from->vlen, addr, sizeof(addr)) < 0) {
+	if (mailaddr_from(from->value, from->vlen, &addr, &why) !=
+	    MAILADDR_OK) {
 		d->sign_skipped = "no single From address";
 		return;
 	}
-	d->nsigners = dkimd_signers(x, addr, d->signers, DKIMD_SIGNERS_MAX);
+	d->nsigners = dkimd_signers(x, addr.addr, d->signers,
+	    DKIMD_SIGNERS_MAX);
 	if (d->nsigners == 0)
 		d->sign_skipped = "no signing domain for From";
 }
