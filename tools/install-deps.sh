@@ -15,6 +15,7 @@ PACKAGES="
   postfix-policyd-spf-python
   miltertest opendkim opendkim-tools python3-dkim python3-nacl
   libmail-dkim-perl
+  publicsuffix
   procps iproute2 ca-certificates
 "
 
