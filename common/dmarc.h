@@ -5,7 +5,8 @@
  *
  * Public: dmarc_record_parse, dmarc_record_free, dmarc_uri_parse,
  *         dmarc_new, dmarc_free, dmarc_evaluate, dmarc_org_domain,
- *         dmarc_report_authorized, dmarc_*_name.
+ *         dmarc_report_authorized, dmarc_eval_authres, dmarc_dns_lookup,
+ *         dmarc_*_name.
  * Trust: records are network data (any DNS owner publishes them), the
  *        From domain and the SPF/DKIM identifiers come from the message:
  *        all hostile.  Records are bounded (DMARC_RECORD_MAX), tags
@@ -32,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "dkim.h"
 #include "dnsmsg.h"
 #include "spf.h"
@@ -107,6 +109,15 @@ int dmarc_uri_parse(const char *s, size_t len, struct dmarc_uri *u);
 typedef struct dns_answer *dmarc_lookup_fn(void *arg, const char *name,
     uint16_t type);
 
+/* the lookup function on the shared resolver (blocking, with a budget) */
+struct dns_resolver;
+struct dmarc_dns {
+	struct dns_resolver *resolver;
+	unsigned budget_ms;		/* per query */
+};
+struct dns_answer *dmarc_dns_lookup(void *arg, const char *name,
+    uint16_t type);
+
 struct psl;
 
 struct dmarc_opts {
@@ -142,7 +153,8 @@ struct dmarc_eval {
 	enum dmarc_result result;
 	char from_domain[DMARC_DOMAIN_MAX];	/* lower case */
 	char policy_domain[DMARC_DOMAIN_MAX];	/* where the record was */
-	char org_domain[DMARC_DOMAIN_MAX];	/* of the From domain */
+	char org_domain[DMARC_DOMAIN_MAX];	/* of the From domain ("" when
+						   it was not needed) */
 	int have_record;
 	struct dmarc_record rec;		/* when have_record */
 	enum dmarc_policy policy;	/* requested for this message:
@@ -179,6 +191,10 @@ int dmarc_org_domain(const struct dmarc *d, const char *name, char *out,
  */
 int dmarc_report_authorized(const struct dmarc *d, const char *policy_domain,
     const char *dest_domain);
+
+/* dmarc_eval_authres - append "; dmarc=RESULT (p=P dis=D)
+ * header.from=DOMAIN" to an Authentication-Results value */
+int dmarc_eval_authres(const struct dmarc_eval *ev, struct buf *b);
 
 const char *dmarc_result_name(enum dmarc_result r);
 const char *dmarc_policy_name(enum dmarc_policy p);
