@@ -252,82 +252,6 @@ static const char *strip_scheme(const char *v, int *refile_r)
 	return NULL;
 }
 
-/* for_each_line - call fn on each non-comment line of a file (trimmed,
- * "#" to the end cut off), with its number */
-static int for_each_line(const char *path, int (*fn)(void *arg, char *line,
-    const char *path, int lineno, const char **err_r), void *arg,
-    const char **err_r)
-{
-	struct buf b;
-	const char *err;
-	char *p, *line;
-	int lineno = 0, rc = 0;
-
-	buf_init(&b, DKIMD_TABLE_MAX);
-	if (buf_read_file(&b, path, &err) < 0) {
-		buf_free(&b);
-		return fail(err_r, "%s", err);
-	}
-	if (memchr(b.data, '\0', b.len)) {
-		buf_free(&b);
-		return fail(err_r, "%s: NUL byte in file", path);
-	}
-	for (p = b.data; rc == 0 && p && *p; ) {
-		char *nl = strchr(p, '\n'), *hash, *end;
-
-		line = p;
-		p = nl ? nl + 1 : NULL;
-		if (nl)
-			*nl = '\0';
-		lineno++;
-		if ((hash = strchr(line, '#')) != NULL)
-			*hash = '\0';
-		while (isspace((unsigned char)*line))
-			line++;
-		end = line + strlen(line);
-		while (end > line && isspace((unsigned char)end[-1]))
-			*--end = '\0';
-		if (*line)
-			rc = fn(arg, line, path, lineno, err_r);
-	}
-	buf_free(&b);
-	return rc;
-}
-
-/* net_line - one network of a network file */
-static int net_line(void *arg, char *line, const char *path, int lineno,
-    const char **err_r)
-{
-	struct cidrlist *l = arg;
-
-	if (cidrlist_add(l, line) < 0)
-		return fail(err_r, "%s:%d: \"%.100s\" is not an address or "
-		    "CIDR network", path, lineno, line);
-	return 0;
-}
-
-/* net_list - internal_hosts-style list: CIDRs, "localhost", files */
-static int net_list(const struct cfg *cfg, const char *key,
-    struct cidrlist *l, const char **err_r)
-{
-	size_t n;
-	const char *const *v = cfg_list(cfg, key, &n);
-
-	for (size_t i = 0; i < n; i++) {
-		if (v[i][0] == '/') {
-			if (for_each_line(v[i], net_line, l, err_r) < 0)
-				return prefix_err(err_r, key);
-		} else if (strcasecmp(v[i], "localhost") == 0) {
-			cidrlist_add(l, "127.0.0.0/8");
-			cidrlist_add(l, "::1");
-		} else if (cidrlist_add(l, v[i]) < 0) {
-			return fail(err_r, "%s: \"%.100s\" is not an address, "
-			    "CIDR network or absolute file name", key, v[i]);
-		}
-	}
-	return 0;
-}
-
 /* load_key - check permissions, then parse a private key file once */
 static struct dkim_key *load_key(const struct cfg *cfg, const char *what,
     const char *path, const char **err_r)
@@ -389,7 +313,7 @@ static int simple_mode(struct dkimd_ctx *x, const struct cfg *cfg,
 		    DKIMD_SIGNERS_MAX);
 	for (size_t i = 0; i < nd; i++) {
 		if (d[i][0] == '/') {
-			if (for_each_line(d[i], domain_line, x, err_r) < 0)
+			if (milter_cfg_lines(d[i], domain_line, x, err_r) < 0)
 				return prefix_err(err_r, "domain");
 			continue;
 		}
@@ -533,12 +457,12 @@ static int table_mode(struct dkimd_ctx *x, const struct cfg *cfg,
 	if ((path = strip_scheme(kt, &refile)) == NULL || refile)
 		return fail(err_r, "key_table: expected an absolute path or "
 		    "file:PATH, not \"%.100s\"", kt);
-	if (for_each_line(path, keytable_line, &ta, err_r) < 0)
+	if (milter_cfg_lines(path, keytable_line, &ta, err_r) < 0)
 		return prefix_err(err_r, "key_table");
 	if ((path = strip_scheme(st, &refile)) == NULL)
 		return fail(err_r, "signing_table: expected an absolute path, "
 		    "file:PATH or refile:PATH, not \"%.100s\"", st);
-	if (for_each_line(path, signtable_line, &ta, err_r) < 0)
+	if (milter_cfg_lines(path, signtable_line, &ta, err_r) < 0)
 		return prefix_err(err_r, "signing_table");
 	x->table_mode = 1;
 	return 1;
@@ -602,8 +526,8 @@ struct dkimd_ctx *dkimd_ctx_new(const struct cfg *cfg,
 		    "selector + key_file, or key_table + signing_table): "
 		    "%s", mode, x->verify ? "verifying only" :
 		    "nothing will be signed");
-	if (net_list(cfg, "internal_hosts", &x->internal, err_r) < 0 ||
-	    net_list(cfg, "external_ignore_list", &x->ignore, err_r) < 0)
+	if (milter_cfg_netlist(cfg, "internal_hosts", &x->internal, err_r) < 0 ||
+	    milter_cfg_netlist(cfg, "external_ignore_list", &x->ignore, err_r) < 0)
 		goto bad;
 	dn = cfg_list(cfg, "sign_daemon_names", &x->ndaemon_names);
 	x->daemon_names = (char **)dn;

@@ -37,7 +37,6 @@
 #include "inet.h"
 
 #define DKIMD_SIGNERS_MAX 8	/* signatures made on one message */
-#define DKIMD_TABLE_MAX (4 * 1024 * 1024)	/* bytes of a table file */
 #define DKIMD_ADDR_MAX 320	/* From: address we match */
 
 enum dkimd_action {

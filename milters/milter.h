@@ -5,6 +5,7 @@
  *            facts, bounded header collection, verdict -> smfi_* mapping.
  *
  * Public: MILTER_CFG_DEFS, MILTER_RESTART_KEYS, milter_main,
+ *         milter_cfg_* (list and file helpers, milter_cfg.c),
  *         milter_add_header, milter_conn_*(facts, see struct milter_conn),
  *         milter_metrics.
  *
@@ -191,6 +192,29 @@ struct milter_desc {
 };
 
 int milter_main(int argc, char **argv, const struct milter_desc *desc);
+
+/* ------------------------------------------ config helpers (milter_cfg.c) */
+
+#define MILTER_TABLE_MAX (4 * 1024 * 1024)	/* bytes of a list file */
+
+typedef int milter_line_fn(void *arg, char *line, const char *path,
+    int lineno, const char **err_r);
+int milter_cfg_lines(const char *path, milter_line_fn *fn, void *arg,
+    const char **err_r);
+int milter_cfg_netlist(const struct cfg *cfg, const char *key,
+    struct cidrlist *l, const char **err_r);
+
+/* a list of domains: "example.com" (itself), "*.example.com" (below it),
+ * ".example.com" (both) */
+struct milter_domains {
+	char **v;
+	size_t n;
+};
+int milter_cfg_domains(const struct cfg *cfg, const char *key,
+    struct milter_domains *d, const char **err_r);
+int milter_cfg_domain_match(const struct milter_domains *d,
+    const char *name);
+void milter_domains_free(struct milter_domains *d);
 
 /*
  * milter_add_header - have a header prepended at end of message (on top,
