@@ -542,6 +542,8 @@ static sfsistat mlfi_negotiate(SMFICTX *ctx, unsigned long f0,
 		skip |= SMFIP_NOHELO;
 	if (core.desc->skip_steps & MILTER_SKIP_RCPT)
 		skip |= SMFIP_NORCPT;
+	if (core.desc->skip_body && core.desc->skip_body(c->priv->gen->ctx))
+		skip |= SMFIP_NOBODY;
 	*pf1 = f1 & (want_nr | SMFIP_HDR_LEADSPC | SMFIP_NOUNKNOWN | skip);
 	*pf2 = 0;
 	*pf3 = 0;

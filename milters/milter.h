@@ -189,6 +189,12 @@ struct milter_desc {
 	 * (c->helo, c->rcpts then stay empty).
 	 */
 	unsigned long skip_steps;
+	/*
+	 * Optional: non-zero when the context never reads the body (then
+	 * the MTA is asked not to send it; eom still comes).  Asked once
+	 * per MTA connection, with the context of that moment.
+	 */
+	int (*skip_body)(void *ctx);
 };
 
 int milter_main(int argc, char **argv, const struct milter_desc *desc);
