@@ -494,16 +494,17 @@ static int rule_add(struct psl *p, const char *s, size_t len,
 			return 1;
 	if (flags == F_EXC && memchr(key, '.', klen) == NULL)
 		return 1;	/* "!tld" would leave no suffix */
+	e = ent_find(p, key, klen, hash_name(key, klen));
+	if (e != NULL && (e->flags & flags) != 0)
+		return 0;	/* a duplicate */
 	if (p->rules >= PSL_RULES_MAX) {
 		*err_r = "more than PSL_RULES_MAX rules";
 		return -1;
 	}
-	e = ent_find(p, key, klen, hash_name(key, klen));
 	if (e != NULL) {
 		/* known, as a rule or as a parent: its parents exist */
-		if ((e->flags & flags) == 0)
-			p->rules++;
 		e->flags |= flags;
+		p->rules++;
 		return 0;
 	}
 	off = p->arena.len;

@@ -483,6 +483,7 @@ static void load_tests(void)
 		fp = fopen(path, "w");
 		for (i = 0; i < (size_t)PSL_RULES_MAX + (size_t)extra; i++)
 			fprintf(fp, "r%zu.test\n", i);
+		fprintf(fp, "r0.test\nR1.TEST\n");	/* duplicates: free */
 		fclose(fp);
 		p = psl_load(path, &err);
 		if (extra == 0) {
