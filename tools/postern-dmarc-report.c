@@ -97,6 +97,7 @@
 #include "dmarc.h"
 #include "dmarc_agg.h"
 #include "dmarc_report_cfg.h"
+#include "dmarcd_cfg.h"
 #include "dns.h"
 #include "dnscfg.h"
 #include "inet.h"
@@ -121,20 +122,11 @@ enum { EXIT_OK, EXIT_FAILED, EXIT_USAGE };
 
 /*
  * The keys of postern-dmarc.conf this tool reads besides the report_*
- * ones: the milter's store and DNS settings, the mode, the PSL.  They
- * must mean what they mean in the milter's own table.
+ * ones: the milter's store (DMARC_STORE_CFG_DEFS, milters/dmarcd_cfg.h)
+ * and DNS settings, the mode and the PSL, as the milter's table has them.
  */
 #define REPORT_MILTER_DEFS \
-	{ "store", NULL, CFG_STR, "/var/lib/postern/dmarc", 0, 0, NULL, \
-	  "the milter's store: a directory (embedded) or redis://..." }, \
-	{ "store_max_entries", NULL, CFG_INT, "2000000", 1000, 1000000000, \
-	  NULL, "embedded store size bound" }, \
-	{ "store_timeout", NULL, CFG_TIME, "5s", 10, 600000, NULL, \
-	  "Redis: longest wait for one operation" }, \
-	{ "store_connect_timeout", NULL, CFG_TIME, "1s", 10, 60000, NULL, \
-	  "Redis: longest wait for a connection" }, \
-	{ "store_prefix", NULL, CFG_STR, "pd:", 0, 0, NULL, \
-	  "Redis: prefix of every key" }, \
+	DMARC_STORE_CFG_DEFS, \
 	{ "dmarc_mode", NULL, CFG_ENUM, "bis", 0, 0, "bis|rfc7489", \
 	  "DMARCbis (RFC 9989/9990) or RFC 7489" }, \
 	{ "public_suffix_list", "PublicSuffixList", CFG_STR, PSL_DEBIAN_PATH, \
@@ -1465,14 +1457,17 @@ static int read_period(struct run *r, struct bucket *bs, size_t n,
     struct merge *m, int rows)
 {
 	const char *err;
+	size_t bad = 0;
 
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		if (dmarc_agg_read(r->store, bs[i].name, rows ? merge_row :
-		    skip_row, merge_policy, m, &m->bad, &err) < 0) {
+		    skip_row, merge_policy, m, &bad, &err) < 0) {
 			log_error("store: reading %s: %s", bs[i].name, err);
 			r->failed = 1;
 			return -1;
 		}
+		m->bad += bad;
+	}
 	return 0;
 }
 
@@ -1496,8 +1491,9 @@ static enum dest_state send_one(struct run *r, const struct dest *d,
 	const char *keyp = key;
 	int rc;
 
-	snprintf(key, sizeof(key), "%zu:%s%s", partno, d->bcc ? "bcc:" : "",
-	    d->addr);
+	if ((size_t)snprintf(key, sizeof(key), "%zu:%s%s", partno, d->bcc ?
+	    "bcc:" : "", d->addr) >= sizeof(key))
+		return D_BAD;
 	if (marks_has(mk, key))
 		return D_ALREADY;
 	buf_init(&msg, MSG_MAX);
@@ -1541,7 +1537,7 @@ static enum dest_state send_one(struct run *r, const struct dest *d,
 /* report_period - build, send and drop one domain's period */
 static void report_period(struct run *r, const char *domain,
     struct bucket *bs, size_t n, time_t begin, long long len,
-    const char *skip_why)
+    const struct dmarc_record *fallback, const char *skip_why)
 {
 	char t1[TIME_TEXT_MAX], t2[TIME_TEXT_MAX], mark[STORE_BUCKET_MAX];
 	struct dest dests[DMARC_URIS_MAX + 1];
@@ -1577,8 +1573,12 @@ static void report_period(struct run *r, const char *domain,
 		    "over report_max_period_rows left out", domain, t1, t2,
 		    m.dropped_rows, m.dropped_msgs);
 	if (best_policy(r, &m, rec) < 0) {
-		outcome = "no-policy";
-		goto drop;
+		/* no record noted in this period's hours: the domain's */
+		if (fallback == NULL) {
+			outcome = "no-policy";
+			goto drop;
+		}
+		*rec = *fallback;
 	}
 	nd = dest_list(r, domain, rec, dests);
 	if (nd == 0) {
@@ -1622,6 +1622,7 @@ static void report_period(struct run *r, const char *domain,
 			switch (st) {
 			case D_SENT: t.sent++; break;
 			case D_ALREADY: t.already++; break;
+			case D_BAD:
 			case D_REFUSED: t.refused++; break;
 			case D_TOO_BIG: t.too_big++; break;
 			case D_WRITTEN: t.written++; break;
@@ -1672,6 +1673,7 @@ static void report_domain(struct run *r, struct bucket *bs, size_t n)
 	struct dmarc_record *rec = xcalloc(1, sizeof(*rec));
 	char san[LOG_SAN_SIZE];
 	unsigned long ri = 86400;
+	int have_rec = 0;
 	struct merge m;
 	long long len;
 
@@ -1689,11 +1691,13 @@ static void report_domain(struct run *r, struct bucket *bs, size_t n)
 			free(rec);
 			return;
 		}
-		if (best_policy(r, &m, rec) == 0)
+		have_rec = best_policy(r, &m, rec) == 0;
+		/* RFC 9989 makes ri= historic: DMARCbis reports are daily
+		 * (or as report_interval_min/max say) */
+		if (have_rec && r->mode == DMARC_MODE_RFC7489)
 			ri = rec->ri;
 		merge_free(&m);
 	}
-	free(rec);
 	len = period_len(r, ri);
 	for (size_t i = 0; i < n;) {
 		time_t begin = bs[i].hour - bs[i].hour % (time_t)len;
@@ -1704,12 +1708,13 @@ static void report_domain(struct run *r, struct bucket *bs, size_t n)
 			j++;
 		if (begin + len + r->delay <= r->now)
 			report_period(r, domain, bs + i, j - i, begin, len,
-			    skip_why);
+			    have_rec ? rec : NULL, skip_why);
 		else
 			log_debug("domain=%s period from %lld still open",
 			    domain, (long long)begin);
 		i = j;
 	}
+	free(rec);
 }
 
 /* expire_marks - drop marker buckets of periods long gone (their data
