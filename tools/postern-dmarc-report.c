@@ -1771,8 +1771,10 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 } };
 	static char default_path[PATH_TEXT_MAX];
+	static const char **ov;	/* static: still referenced when a config
+				   error exits */
 	struct run r = { 0 };
-	const char *path = default_path, **ov, *err;
+	const char *path = default_path, *err;
 	struct stat st;
 	size_t nov = 0;
 	int ch, explicit = 0;
