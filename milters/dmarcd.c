@@ -52,6 +52,7 @@ struct dmsg {
 	enum mailaddr_status from_st;
 	const char *from_why;
 	struct mailaddr from;
+	char env_from[MILTER_PEER_MAX + 1];	/* MAIL FROM without <> */
 	struct dkim_msg *dkim;		/* dkim_self_validate */
 	/* results read from trusted Authentication-Results */
 	int ar_spf_set;
@@ -274,6 +275,22 @@ static void take_authres(struct dmsg *d, const struct authres_parsed *p,
 	}
 }
 
+/* bare_sender - the MAIL FROM address without the <> the MTA sends
+ * ("<a@b>", "<>" for the null sender) into out */
+static void bare_sender(const char *s, char *out, size_t outlen)
+{
+	size_t n = strlen(s);
+
+	if (n >= 2 && s[0] == '<' && s[n - 1] == '>') {
+		s++;
+		n -= 2;
+	}
+	if (n >= outlen)
+		n = outlen - 1;
+	memcpy(out, s, n);
+	out[n] = '\0';
+}
+
 /* find_from - the From: header's one address into d */
 static void find_from(struct milter_conn *c, struct dmsg *d)
 {
@@ -306,6 +323,7 @@ static void dmarcd_eoh(struct milter_conn *c, void *ctx, struct verdict *v)
 	const char *envdom;
 
 	c->msg_data = d;
+	bare_sender(c->mail_from, d->env_from, sizeof(d->env_from));
 	if (c->has_ip && cidrlist_match(&x->ignore_hosts, &c->ip)) {
 		d->skip = 1;
 		d->skip_why = "ignore_hosts";
@@ -349,7 +367,7 @@ static void dmarcd_eoh(struct milter_conn *c, void *ctx, struct verdict *v)
 		return;
 	}
 	/* results from trusted Authentication-Results, newest first */
-	envdom = c->mail_from[0] ? domain_of(c->mail_from) : c->helo;
+	envdom = d->env_from[0] ? domain_of(d->env_from) : c->helo;
 	p = xmalloc(sizeof(*p));
 	for (size_t i = 0; i < c->nhdrs; i++) {
 		if (strcasecmp(c->hdrs[i].name, "Authentication-Results") ||
@@ -407,10 +425,10 @@ static void gather(struct milter_conn *c, const struct dmarcd_ctx *x,
 		const char *err;
 
 		memset(&o, 0, sizeof(o));
-		a->spf_helo = c->mail_from[0] == '\0';
-		a->spf_domain = a->spf_helo ? c->helo : domain_of(c->mail_from);
+		a->spf_helo = d->env_from[0] == '\0';
+		a->spf_domain = a->spf_helo ? c->helo : domain_of(d->env_from);
 		if (!c->has_ip || spf_engine_check(x->spf, c->client_addr,
-		    c->mail_from, c->helo, &o, &err) < 0)
+		    d->env_from, c->helo, &o, &err) < 0)
 			a->spf = SPF_NONE;
 		else
 			a->spf = o.result;
@@ -455,7 +473,7 @@ static void gather(struct milter_conn *c, const struct dmarcd_ctx *x,
 
 /* count - one aggregate-report row for this message */
 static void count(struct milter_conn *c, const struct dmarcd_ctx *x,
-    const struct dmarc_eval *ev, const struct dmarc_auth *a,
+    const struct dmsg *d, const struct dmarc_eval *ev, const struct dmarc_auth *a,
     enum dmarc_agg_disp disp, const char *reason, const char *comment)
 {
 	struct dmarc_agg *agg;
@@ -471,9 +489,9 @@ static void count(struct milter_conn *c, const struct dmarcd_ctx *x,
 	    c->has_ip ? c->client_addr : "");
 	snprintf(r->header_from, sizeof(r->header_from), "%s",
 	    ev->from_domain);
-	if (c->mail_from[0])
+	if (d->env_from[0])
 		copy_lower(r->envelope_from, sizeof(r->envelope_from),
-		    domain_of(c->mail_from), strlen(domain_of(c->mail_from)));
+		    domain_of(d->env_from), strlen(domain_of(d->env_from)));
 	r->disposition = disp;
 	r->dkim_aligned_pass = ev->dkim_aligned;
 	r->spf_aligned_pass = ev->spf_aligned;
@@ -640,7 +658,7 @@ static void dmarcd_eom(struct milter_conn *c, void *ctx, struct verdict *v)
 		    c->queue_id);
 	buf_free(&ar);
 	disp = apply(c, x, ev, v, &reason, &comment);
-	count(c, x, ev, &a, disp, reason, comment);
+	count(c, x, d, ev, &a, disp, reason, comment);
 	free(ev);
 }
 
