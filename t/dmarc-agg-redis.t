@@ -1,10 +1,13 @@
 #!/usr/bin/python3
-# dmarc-agg-redis.t - the store's counters (t/dmarc_agg_t, which runs on
-# the embedded store in make check) against real redis-server instances
-# on 127.0.0.1: one server, after SCRIPT FLUSH (NOSCRIPT, then EVAL), and
-# a 3-master Cluster (buckets spread by hash tag).  Then what only Redis
-# can show: the key layout, data in a bucket that is not ours (skipped,
-# replaced, or refused without writing anything).
+# dmarc-agg-redis.t - the store's counters and the DMARC aggregate
+# counting over them (t/dmarc_agg_t, which runs on the embedded store in
+# make check) against real redis-server instances on 127.0.0.1: one
+# server, after SCRIPT FLUSH (NOSCRIPT, then EVAL), and a 3-master
+# Cluster (buckets spread by hash tag).  Then what only Redis can show:
+# the key layout; data in a bucket that is not ours (skipped, replaced,
+# or refused without writing anything); Redis stopped between two
+# flushes and started again, then asleep (DEBUG SLEEP) during one: the
+# counts wait in memory and arrive exactly once.
 import os
 import re
 import subprocess
@@ -94,6 +97,46 @@ with section("one server"):
     rc, out, err = tool(s.url, "add", "z", "k", "3")
     ok(rc != 0 and s.command("EXISTS", "t:agg:{z}") == 0,
        "an ids key of another type: the add fails, nothing written")
+    s.stop()
+
+with section("Redis stopped, restarted, paused between flushes"):
+    # dmarc_agg_t's sync mode prints "# SYNC stop|start|pause" and waits
+    # for a line once we have done it; the AOF keeps the data over a
+    # restart
+    s = rs.RedisServer(tmp, appendonly=True)
+    p = subprocess.Popen([AGG_T], env=dict(os.environ,
+                                           POSTERN_TEST_STORE=s.url,
+                                           POSTERN_TEST_SYNC="1"),
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+    out = []
+    sleeper = None
+    for line in p.stdout:
+        out.append(line)
+        m = re.match(r"^# SYNC (\w+)", line)
+        if not m:
+            continue
+        if m.group(1) == "stop":
+            s.stop()
+        elif m.group(1) == "start":
+            s.start()
+        elif m.group(1) == "pause":
+            sleeper = s.pause(3.5)
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    rc = p.wait(timeout=120)
+    if sleeper is not None:
+        sleeper.join(10)
+    text = "".join(out)
+    bad = [l for l in out if l.startswith("not ok")]
+    ran = len(re.findall(r"^ok ", text, re.M))
+    plan = re.search(r"^1\.\.(\d+)", text, re.M)
+    ok(rc == 0 and not bad and plan and ran == int(plan.group(1)) and
+       ran == 7, "counts kept while Redis is down or asleep, stored "
+       "exactly once after (%d/%s)" % (ran, plan.group(1) if plan else "?"))
+    for l in out:
+        if l.startswith(("ok ", "not ok ")):
+            pt.diag(l.rstrip())
     s.stop()
 
 with section("Cluster"):
