@@ -50,6 +50,7 @@
 
 #define BYTES_PER_ENTRY 512	/* map size per allowed entry, generous */
 #define MAP_MIN (16u << 20)
+#define MAX_DBS 8		/* named tables: 4 used, room to grow */
 #define CKEY_MAX (STORE_BUCKET_MAX + 1 + SHA256_DIGEST_LENGTH)
 #define IKEY_MAX (STORE_BUCKET_MAX + 1 + STORE_COUNT_SOURCE_MAX)
 #define COUNT_TEXT_MAX 24	/* "1 -9223372036854775808 " */
@@ -122,7 +123,7 @@ struct store *store_lmdb_open(const char *spec, const struct store_opts *o,
 	if (map < MAP_MIN)
 		map = MAP_MIN;
 	if ((rc = mdb_env_create(&s->env)) != 0 ||
-	    (rc = mdb_env_set_maxdbs(s->env, 4)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(s->env, MAX_DBS)) != 0 ||
 	    (rc = mdb_env_set_mapsize(s->env, map)) != 0 ||
 	    (rc = mdb_env_open(s->env, spec, MDB_NOSYNC | MDB_NOTLS |
 	    MDB_WRITEMAP, 0600)) != 0)
