@@ -103,8 +103,9 @@ static void *flusher(void *arg)
 			    "in memory, next try in %u ms)", err,
 			    aggs.flush_ms);
 		if (dropped)
-			log_warn("aggregate reports: %zu report rows lost: "
-			    "aggregate_max_rows reached", dropped);
+			log_warn("aggregate reports: %zu report rows lost "
+			    "(aggregate_max_rows reached, or a row that "
+			    "cannot be stored)", dropped);
 	}
 	return NULL;
 }
@@ -482,11 +483,13 @@ static void count(struct milter_conn *c, const struct dmarcd_ctx *x,
 	static const char *const spfw[] = { "none", "neutral", "pass",
 	    "fail", "softfail", "temperror", "permerror" };
 
-	if (!x->aggregate || !ev->have_record || (agg = agg_get(x)) == NULL)
+	/* a report row needs the source address: mail with none (local
+	 * submission through non_smtpd_milters) is not reported */
+	if (!x->aggregate || !ev->have_record || !c->has_ip ||
+	    (agg = agg_get(x)) == NULL)
 		return;
 	r = xcalloc(1, sizeof(*r));
-	snprintf(r->source_ip, sizeof(r->source_ip), "%s",
-	    c->has_ip ? c->client_addr : "");
+	snprintf(r->source_ip, sizeof(r->source_ip), "%s", c->client_addr);
 	snprintf(r->header_from, sizeof(r->header_from), "%s",
 	    ev->from_domain);
 	if (d->env_from[0])

@@ -95,8 +95,9 @@ const struct cfg_def dmarcd_defs[] = {
 	  "rejected or held (reported as trusted_forwarder)" },
 	{ "aggregate_reports", "HistoryFile", CFG_BOOL, "yes", 0, 0, NULL,
 	  "count evaluated mail in the store for postern-dmarc-report" },
-	{ "aggregate_max_rows", NULL, CFG_INT, "100000", 100, 10000000, NULL,
-	  "distinct report rows kept in memory between flushes" },
+	{ "aggregate_max_rows", NULL, CFG_INT, "20000", 100, 10000000, NULL,
+	  "distinct report rows kept in memory between flushes (up to "
+	  "~4.4 KB each)" },
 	{ "aggregate_flush_interval", NULL, CFG_TIME, "10s", 1000, 3600000,
 	  NULL, "how often counts move from memory into the store" },
 	{ "failure_reports", "FailureReports", CFG_BOOL, "no", 0, 0, NULL,
