@@ -252,6 +252,7 @@ struct header {
 
 struct msgfile {
 	const char *path;
+	const char *mail_from;	/* envelope sender of this file (-f) */
 	struct header *h;
 	size_t nh;
 	char *body;		/* CRLF line ends */
@@ -291,6 +292,7 @@ struct conn {
 	size_t pkt_cap, pkt_len;
 	char qid[24];
 	uint64_t msgno;		/* global number of the current message */
+	const char *mail_from;	/* envelope sender of the current message */
 	struct capture *cap;	/* -O: this message is captured */
 	struct pending pend;	/* counts of the current message */
 	pthread_mutex_t mu;
@@ -315,7 +317,9 @@ struct opts {
 	int client_family;		/* '4' or '6' */
 	char client_name[TEXT_MAX];
 	char helo[TEXT_MAX];
-	char mail_from[TEXT_MAX];
+	char mail_from[TEXT_MAX];	/* the first -f, or the default */
+	char *mail_froms[MSG_FILES_MAX];	/* every -f, in order */
+	size_t nfroms;
 	char rcpt_to[TEXT_MAX];
 	char j[TEXT_MAX];
 	char daemon_name[TEXT_MAX];
@@ -627,7 +631,8 @@ static void usage(void)
 	    "  -a ADDR     SMTP client address in CONNECT and {client_addr} (default 127.0.0.1)\n"
 	    "  -H NAME     SMTP client host name (default [ADDR])\n"
 	    "  -e NAME     HELO name (default client.bench.example)\n"
-	    "  -f ADDR     envelope sender (default bench@example.com)\n"
+	    "  -f ADDR     envelope sender (default bench@example.com); repeat it, once\n"
+	    "              per -m, to give each message file its own sender\n"
 	    "  -r ADDR     envelope recipient (default user@example.net)\n"
 	    "  -j NAME     macro j, the MTA's name (default mx.bench.example)\n"
 	    "  -D NAME     macro {daemon_name} (default bench)\n"
@@ -706,7 +711,13 @@ static void parse_options(int argc, char **argv)
 			set_text(opt.helo, sizeof(opt.helo), optarg, 'e');
 			break;
 		case 'f':
-			set_text(opt.mail_from, sizeof(opt.mail_from), optarg, 'f');
+			if (opt.nfroms >= MSG_FILES_MAX)
+				die("-f: at most %d senders", MSG_FILES_MAX);
+			if (opt.nfroms == 0)
+				set_text(opt.mail_from, sizeof(opt.mail_from), optarg, 'f');
+			else if (strlen(optarg) >= TEXT_MAX)
+				die("-f: longer than %d bytes", TEXT_MAX - 1);
+			opt.mail_froms[opt.nfroms++] = optarg;
 			break;
 		case 'r':
 			set_text(opt.rcpt_to, sizeof(opt.rcpt_to), optarg, 'r');
@@ -749,6 +760,12 @@ static void parse_options(int argc, char **argv)
 		usage();
 	if (opt.nfiles == 0)
 		die("no message file (-m)");
+	/* one -f for all files, or one per -m, paired in order */
+	if (opt.nfroms > 1 && opt.nfroms != opt.nfiles)
+		die("-f given %zu times for %zu -m files: give one, or one per file",
+		    opt.nfroms, opt.nfiles);
+	for (size_t i = 0; i < opt.nfiles; i++)
+		opt.files[i].mail_from = opt.nfroms > 1 ? opt.mail_froms[i] : opt.mail_from;
 	if (opt.client_name[0] == 0) {
 		int n = snprintf(opt.client_name, sizeof(opt.client_name), "[%s]", opt.client_addr);
 
@@ -1050,7 +1067,7 @@ static const char *macro_value(const struct conn *c, const char *name, size_t le
 	if (strcmp(key, "auth_authen") == 0)
 		return opt.auth_user[0] ? opt.auth_user : NULL;
 	if (strcmp(key, "mail_addr") == 0)
-		return opt.mail_from;
+		return c->mail_from ? c->mail_from : opt.mail_from;
 	if (strcmp(key, "rcpt_addr") == 0)
 		return opt.rcpt_to;
 	return NULL;
@@ -1583,7 +1600,8 @@ static int message_run(struct conn *c, const struct msgfile *m, enum reply_kind 
 		}
 	}
 	*st_r = ST_MAIL;
-	alen = envelope_arg(arg, sizeof(arg), opt.mail_from);
+	c->mail_from = m->mail_from;
+	alen = envelope_arg(arg, sizeof(arg), m->mail_from);
 	if (step(c, ST_MAIL, SM_MAIL, SMFIC_MAIL, SMFIP_NOMAIL, SMFIP_NR_MAIL, arg, alen,
 	    kind_r, &skip) != 0)
 		return -1;
