@@ -390,11 +390,17 @@ static int parse_line(struct cfg *c, char *line, const char *origin,
 	end = p;
 	while (isspace((unsigned char)*p))
 		p++;
-	if (*p != '=')
+	if (*p == '=') {
+		val = p + 1;
+	} else if (p > end && *p) {
+		/* "Key value", the form of OpenDKIM's and OpenDMARC's
+		 * files, so theirs load as they are */
+		val = p;
+	} else {
 		return seterr(c, err_r, "%s:%d: expected \"key = value\"",
 		    origin, lineno);
+	}
 	*end = '\0';
-	val = p + 1;
 	while (isspace((unsigned char)*val))
 		val++;
 	end = val + strlen(val);

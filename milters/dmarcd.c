@@ -544,7 +544,7 @@ static enum dmarc_agg_disp apply(struct milter_conn *c,
 	if (ev->result != DMARC_FAIL || dis == DMARC_P_NONE) {
 		if (ev->result == DMARC_TEMPERROR && x->tempfail_on_temperror) {
 			if (x->test_mode) {
-				verdict_logf(v, "action", "tempfail");
+				verdict_logf(v, "would", "tempfail");
 				verdict_logf(v, "test_mode", "yes");
 				metric_inc(m_actions, "test");
 				return DMARC_AGG_NONE;
@@ -579,7 +579,7 @@ static enum dmarc_agg_disp apply(struct milter_conn *c,
 		    x->quarantine == DMARCD_Q_HOLD ? "hold" : "header";
 	}
 	if (x->test_mode && strcmp(action, "accept") != 0) {
-		verdict_logf(v, "action", "%s", action);
+		verdict_logf(v, "would", "%s", action);
 		verdict_logf(v, "test_mode", "yes");
 		metric_inc(m_actions, "test");
 		*reason = "local_policy";
@@ -625,7 +625,15 @@ static void dmarcd_eom(struct milter_conn *c, void *ctx, struct verdict *v)
 	}
 	buf_init(&ar, AR_VALUE_MAX);
 	if (d->from_st != MAILADDR_OK) {
-		/* From: not usable and not refused: say so */
+		/* From: not usable and not refused: say so (eoh's log
+		 * fields are not kept when the message goes on) */
+		verdict_logf(v, "dmarc", "permerror");
+		verdict_logf(v, "from", "%s",
+		    mailaddr_status_name(d->from_st));
+		verdict_log_quoted(v, "why", d->from_why);
+		if (x->test_mode && (d->from_st == MAILADDR_MULTI ?
+		    x->reject_multi_from : x->reject_no_from))
+			verdict_logf(v, "would", "reject");
 		if (authres_begin(&ar, x->authserv_id) < 0 ||
 		    buf_appends(&ar, "; dmarc=permerror (no single From "
 		    "address)") < 0 ||

@@ -172,18 +172,19 @@ struct dmarcd_ctx *dmarcd_ctx_new(const struct cfg *cfg,
 	x->cfg = cfg_ref((struct cfg *)cfg);
 	if (dmarcd_check(cfg, err_r) < 0)
 		goto bad;
-	if (*cfg_str(cfg, "authserv_id")) {
-		x->authserv_id = xstrdup(cfg_str(cfg, "authserv_id"));
-	} else {
-		if (gethostname(host, sizeof(host)) < 0)
-			snprintf(host, sizeof(host), "localhost");
-		host[sizeof(host) - 1] = '\0';
-		x->authserv_id = xstrdup(host);
-	}
+	if (gethostname(host, sizeof(host)) < 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	/* OpenDMARC: AuthservID HOSTNAME (its default) is the host name */
+	x->authserv_id = xstrdup(*cfg_str(cfg, "authserv_id") &&
+	    strcmp(cfg_str(cfg, "authserv_id"), "HOSTNAME") != 0 ?
+	    cfg_str(cfg, "authserv_id") : host);
 	ids = cfg_list(cfg, "trusted_authserv_ids", &x->ntrusted);
 	x->trusted = xcalloc(x->ntrusted + 1, sizeof(*x->trusted));
 	for (size_t i = 0; i < x->ntrusted; i++)
-		x->trusted[i] = xstrdup(ids[i]);
+		/* OpenDMARC: "HOSTNAME" means this host's name */
+		x->trusted[i] = xstrdup(strcmp(ids[i], "HOSTNAME") == 0 ?
+		    host : ids[i]);
 	if (x->ntrusted == 0)
 		x->trusted[x->ntrusted++] = xstrdup(x->authserv_id);
 	x->spf_self = cfg_bool(cfg, "spf_self_validate");

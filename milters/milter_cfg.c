@@ -83,6 +83,9 @@ int milter_cfg_lines(const char *path, milter_line_fn *fn, void *arg,
 static int net_line(void *arg, char *line, const char *path, int lineno,
     const char **err_r)
 {
+	if (strcasecmp(line, "localhost") == 0)
+		return cidrlist_add(arg, "127.0.0.0/8") < 0 ||
+		    cidrlist_add(arg, "::1") < 0 ? -1 : 0;
 	if (cidrlist_add(arg, line) < 0)
 		return fail(err_r, "%s:%d: \"%.100s\" is not an address or "
 		    "CIDR network", path, lineno, line);

@@ -52,7 +52,13 @@ int main(void)
 	is_int(parse(c, "helo_reject = Maybe\n", &err), -1, "bad enum");
 	is_int(parse(c, "debug = perhaps\n", &err), -1, "bad bool");
 	is_int(parse(c, "dns_timeout = 5x\n", &err), -1, "bad duration");
-	is_int(parse(c, "max_conn 5\n", &err), -1, "missing =");
+	is_int(parse(c, "max_conn 5\n", &err), 0,
+	    "\"Key value\" (OpenDKIM/OpenDMARC files)");
+	is_int(cfg_int(c, "max_conn"), 5, "... value read");
+	is_int(parse(c, "helo-reject-policy\tSoftfail\n", &err), 0,
+	    "\"Alias<TAB>value\"");
+	is_int(parse(c, "max_conn\n", &err), -1, "key without a value");
+	is_int(parse(c, "max_conn   \n", &err), -1, "key and blanks only");
 	is_int(cfg_parse_text(c, "debug = y\0es\n", 13, "t", &err), -1,
 	    "NUL byte refused");
 	{
