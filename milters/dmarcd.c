@@ -35,6 +35,7 @@
 #include "dkim_dns.h"
 #include "dmarc.h"
 #include "dmarc_agg.h"
+#include "dmarc_ruf.h"
 #include "dmarcd_cfg.h"
 #include "log.h"
 #include "mailaddr.h"
@@ -166,6 +167,103 @@ static struct dmarc_agg *agg_get(const struct dmarcd_ctx *x)
 	a = aggs.agg;
 	pthread_mutex_unlock(&aggs.mu);
 	return a;
+}
+
+/* ------------------------------------------------------ failure reports */
+
+/*
+ * One rate limiter and one outbox (a delivery thread with a bounded
+ * queue) for the process, made at the first report; their sizes are
+ * restart keys.
+ */
+static struct {
+	pthread_mutex_t mu;
+	struct dmarc_ruf_limit *limit;
+	struct dmarc_ruf_outbox *outbox;
+} rufs = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL };
+
+/* ruf_drain_at_exit - reports still queued get a few seconds to leave */
+static void ruf_drain_at_exit(void)
+{
+	pthread_mutex_lock(&rufs.mu);
+	dmarc_ruf_outbox_free(&rufs.outbox, 5000);
+	dmarc_ruf_limit_free(&rufs.limit);
+	pthread_mutex_unlock(&rufs.mu);
+}
+
+/* ruf_get - the limiter (and outbox), made once */
+static struct dmarc_ruf_limit *ruf_get(const struct dmarcd_ctx *x,
+    struct dmarc_ruf_outbox **outbox_r)
+{
+	pthread_mutex_lock(&rufs.mu);
+	if (rufs.limit == NULL) {
+		const char *err;
+
+		rufs.limit = dmarc_ruf_limit_new(
+		    (unsigned)cfg_int(x->cfg, "failure_reports_per_domain"),
+		    (unsigned)cfg_int(x->cfg, "failure_reports_per_hour"),
+		    (size_t)cfg_int(x->cfg, "failure_reports_max_domains"));
+		rufs.outbox = dmarc_ruf_outbox_new(DMARC_RUF_QUEUE_MAX, &err);
+		atexit(ruf_drain_at_exit);
+		if (rufs.outbox == NULL)
+			log_warn("failure reports: no outbox (%s): sent "
+			    "while the message waits", err);
+	}
+	*outbox_r = rufs.outbox;
+	pthread_mutex_unlock(&rufs.mu);
+	return rufs.limit;
+}
+
+/* send_ruf - failure reports about this message, as fo= asks */
+static void send_ruf(struct milter_conn *c, const struct dmarcd_ctx *x,
+    const struct dmarc_eval *ev, const struct dmarc_auth *a,
+    enum dmarc_agg_disp disp, const char *env_from, struct verdict *v)
+{
+	struct dmarc_ruf_reporter rp;
+	struct dmarc_ruf_send_opts o;
+	struct dmarc_ruf_msg m;
+	struct dmarc_ruf_outcome oc;
+	struct dmarc_ruf_hdr *h;
+	char text[160];
+
+	if (!x->failure_reports || !ev->have_record ||
+	    dmarc_ruf_wanted(&ev->rec, ev, a) == 0)
+		return;
+	memset(&rp, 0, sizeof(rp));
+	rp.from = x->ruf_from;
+	rp.org_name = x->ruf_org_name;
+	rp.org_domain = x->ruf_org_domain;
+	rp.authserv_id = x->authserv_id;
+	rp.reporting_mta = x->host;
+	rp.mode = x->mode;
+	memset(&o, 0, sizeof(o));
+	o.reporter = &rp;
+	o.dmarc = x->dmarc;
+	o.lookup = dmarc_dns_lookup;
+	o.lookup_arg = (void *)&x->dd;
+	o.transport = &x->ruf_transport;
+	o.bcc = x->ruf_bcc;
+	o.limit = ruf_get(x, &o.outbox);
+	h = xcalloc(c->nhdrs + 1, sizeof(*h));
+	for (size_t i = 0; i < c->nhdrs; i++) {
+		h[i].name = c->hdrs[i].name;
+		h[i].value = c->hdrs[i].value;
+		h[i].vlen = c->hdrs[i].vlen;
+	}
+	memset(&m, 0, sizeof(m));
+	m.queue_id = c->queue_id;
+	m.source_ip = c->has_ip ? c->client_addr : NULL;
+	m.helo = c->helo;
+	m.mail_from = env_from;
+	m.auth = a;
+	m.delivery_result = disp == DMARC_AGG_REJECT ? "reject" :
+	    disp == DMARC_AGG_QUARANTINE ? "spam" : "delivered";
+	m.hdrs = h;
+	m.nhdrs = c->nhdrs;
+	dmarc_ruf_send(&o, &m, ev, &oc);
+	free(h);
+	verdict_log_quoted(v, "ruf", dmarc_ruf_outcome_text(&oc, text,
+	    sizeof(text)));
 }
 
 /* ---------------------------------------------------------- per message */
@@ -670,6 +768,7 @@ static void dmarcd_eom(struct milter_conn *c, void *ctx, struct verdict *v)
 	buf_free(&ar);
 	disp = apply(c, x, ev, v, &reason, &comment);
 	count(c, x, d, ev, &a, disp, reason, comment);
+	send_ruf(c, x, ev, &a, disp, d->env_from, v);
 	free(ev);
 }
 

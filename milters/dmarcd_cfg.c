@@ -17,6 +17,7 @@
 
 #include "daemon.h"
 #include "dmarc_report_cfg.h"
+#include "dmarc_ruf.h"
 #include "dmarcd_cfg.h"
 #include "dnscfg.h"
 #include "log.h"
@@ -36,6 +37,7 @@ const struct cfg_def dmarcd_defs[] = {
 	SPF_ENGINE_CFG_DEFS,
 	DMARC_STORE_CFG_DEFS,
 	DMARC_REPORT_CFG_DEFS,
+	DMARC_RUF_CFG_DEFS,
 	{ "authserv_id", "AuthservID", CFG_STR, NULL, 0, 0, NULL,
 	  "authserv-id of our Authentication-Results (default: host name)" },
 	{ "trusted_authserv_ids", "TrustedAuthservIDs", CFG_LIST, NULL, 0, 0,
@@ -114,7 +116,6 @@ const struct cfg_def dmarcd_defs[] = {
 	LEGACY("HoldQuarantinedMessages", "use quarantine_action = hold"),
 	LEGACY("AuthservIDWithJobID", "the authserv-id is authserv_id"),
 	LEGACY("CopyFailuresTo", "not implemented"),
-	LEGACY("FailureReportsBcc", "not implemented"),
 	LEGACY("FailureReportsOnNone", "not implemented"),
 	LEGACY("FailureReportsSentBy", "failure reports come from "
 	    "report_email"),
@@ -156,6 +157,40 @@ int dmarcd_check(const struct cfg *cfg, const char **err_r)
 	if (strchr(cfg_str(cfg, "quarantine_header"), ':') ||
 	    !*cfg_str(cfg, "quarantine_header"))
 		return fail(err_r, "quarantine_header: not a header name");
+	return 0;
+}
+
+/* ruf_setup - who failure reports come from and how they leave (the
+ * report_* keys postern-dmarc-report reads too) */
+static int ruf_setup(struct dmarcd_ctx *x, const struct cfg *cfg,
+    const char **err_r)
+{
+	const char *v = cfg_str(cfg, "report_email"), *at, *err;
+
+	if (*v) {
+		x->ruf_from = xstrdup(v);
+	} else {
+		size_t n = strlen(x->host) + sizeof("postmaster@");
+
+		x->ruf_from = xmalloc(n);
+		snprintf(x->ruf_from, n, "postmaster@%s", x->host);
+	}
+	if (!mailsend_addr_valid(x->ruf_from))
+		return fail(err_r, "report_email: not a usable address: "
+		    "%.200s", x->ruf_from);
+	at = strrchr(x->ruf_from, '@');
+	v = cfg_str(cfg, "report_org_domain");
+	x->ruf_org_domain = xstrdup(*v ? v : at + 1);
+	x->ruf_org_name = cfg_str(cfg, "report_org_name");
+	x->ruf_bcc = cfg_str(cfg, "failure_reports_bcc");
+	if (*x->ruf_bcc && !mailsend_addr_valid(x->ruf_bcc))
+		return fail(err_r, "failure_reports_bcc: not a usable "
+		    "address: %.200s", x->ruf_bcc);
+	v = cfg_str(cfg, "report_helo");
+	if (mailsend_init(&x->ruf_transport, cfg_str(cfg,
+	    "report_transport"), *v ? v : x->host,
+	    (unsigned)cfg_int(cfg, "report_timeout"), &err) < 0)
+		return fail(err_r, "report_transport: %s", err);
 	return 0;
 }
 
@@ -202,6 +237,9 @@ struct dmarcd_ctx *dmarcd_ctx_new(const struct cfg *cfg,
 	x->ignore_auth = cfg_bool(cfg, "ignore_authenticated_clients");
 	x->aggregate = cfg_bool(cfg, "aggregate_reports");
 	x->failure_reports = cfg_bool(cfg, "failure_reports");
+	snprintf(x->host, sizeof(x->host), "%s", host);
+	if (x->failure_reports && ruf_setup(x, cfg, err_r) < 0)
+		goto bad;
 	x->max_signatures = (int)cfg_int(cfg, "dkim_max_signatures");
 	x->min_key_bits = (int)cfg_int(cfg, "dkim_min_key_bits");
 	if (milter_cfg_netlist(cfg, "ignore_hosts", &x->ignore_hosts,
@@ -235,6 +273,7 @@ struct dmarcd_ctx *dmarcd_ctx_new(const struct cfg *cfg,
 		    psl_rules(x->psl), cfg_str(cfg, "public_suffix_list"));
 	}
 	o.psl = x->psl;
+	x->mode = o.mode;
 	o.lookup = dmarc_dns_lookup;
 	o.lookup_arg = &x->dd;
 	x->dmarc = dmarc_new(&o);
@@ -275,6 +314,8 @@ void dmarcd_ctx_free(struct dmarcd_ctx **xp)
 		free(x->trusted[i]);
 	free(x->trusted);
 	free(x->authserv_id);
+	free(x->ruf_from);
+	free(x->ruf_org_domain);
 	cfg_unref(&x->cfg);
 	free(x);
 }

@@ -15,6 +15,7 @@
 #include "dmarc.h"
 #include "dns.h"
 #include "inet.h"
+#include "mailsend.h"
 #include "milter.h"
 
 #define DMARCD_TRUSTED_MAX 32	/* trusted_authserv_ids */
@@ -58,9 +59,16 @@ struct dmarcd_ctx {
 	struct milter_domains ignore_domains;
 	int aggregate;			/* count for aggregate reports */
 	int failure_reports;		/* ruf */
+	struct mailsend ruf_transport;	/* report_transport */
+	char *ruf_from;			/* report_email */
+	char *ruf_org_domain;		/* report_org_domain */
+	const char *ruf_org_name;	/* report_org_name */
+	const char *ruf_bcc;		/* failure_reports_bcc */
+	char host[256];			/* our host name */
 	struct dns_resolver *resolver;
 	unsigned dns_budget_ms;
 	struct dmarc_dns dd;
+	enum dmarc_mode mode;
 	struct psl *psl;		/* rfc7489 mode */
 	struct dmarc *dmarc;
 	struct spf_engine *spf;		/* spf_self */
@@ -71,7 +79,9 @@ extern const struct cfg_def dmarcd_defs[];
 
 #define DMARCD_RESTART_KEYS "store", "store_prefix", "store_timeout", \
 	"store_connect_timeout", "store_max_entries", "aggregate_reports", \
-	"aggregate_max_rows", "aggregate_flush_interval"
+	"aggregate_max_rows", "aggregate_flush_interval", \
+	"failure_reports_per_domain", "failure_reports_per_hour", \
+	"failure_reports_max_domains"
 
 int dmarcd_check(const struct cfg *cfg, const char **err_r);
 struct dmarcd_ctx *dmarcd_ctx_new(const struct cfg *cfg,
