@@ -30,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "authres.h"
 #include "dkim.h"
 #include "dkim_dns.h"
@@ -153,7 +155,15 @@ static struct dmarc_agg *agg_get(const struct dmarcd_ctx *x)
 			aggs.flush_ms = (unsigned)cfg_int(cfg,
 			    "aggregate_flush_interval");
 			if (!aggs.tried) {
+				/* the final flush hashes row keys (the
+				 * embedded store: SHA-256) from an atexit
+				 * handler; handlers run last-registered
+				 * first, so libcrypto registers its cleanup
+				 * now, before ours, and is still there then
+				 * (it would not with opts 0: a no-op) */
 				aggs.tried = 1;
+				OPENSSL_init_crypto(OPENSSL_INIT_ADD_ALL_DIGESTS,
+				    NULL);
 				atexit(agg_flush_at_exit);
 			}
 			if (pthread_create(&aggs.flusher, NULL, flusher,
