@@ -535,14 +535,16 @@ class Daemon:
     check     on stop, scan the log for sanitizer reports and check the
               exit status, as TAP tests (default True)
 
-    stop() sends SIGTERM (SIGKILL after stop_timeout), then sets
+    stop() sends SIGTERM (SIGKILL after stop_timeout: 30 s by default,
+    as a milter needs up to libmilter's 5 s poll to notice the stop, and
+    sanitizer builds under load are slow to exit), then sets
     .sanitizer (log excerpts), .exit_problem (None, or why the exit was
     bad: died early, ignored SIGTERM, sanitizer exit code) and .problems,
     and reports them as two TAP tests when checking.
     Also: alive(), log_text(), log_tail(), pid, log_path."""
 
     def __init__(self, argv, ready=None, name=None, tmp=None, env=None,
-                 start_timeout=15.0, stop_timeout=10.0, check=True,
+                 start_timeout=15.0, stop_timeout=30.0, check=True,
                  stdin=subprocess.DEVNULL):
         self.argv = [str(a) for a in argv]
         self.name = name or os.path.basename(self.argv[0])
