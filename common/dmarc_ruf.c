@@ -199,20 +199,6 @@ static int host_ok(const char *s)
 	return 1;
 }
 
-/* date_text - t as an RFC 5322 date-time in UTC, into out[40] */
-static const char *date_text(time_t t, char *out)
-{
-	static const char days[] = "SunMonTueWedThuFriSat";
-	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	snprintf(out, 40, "%.3s, %d %.3s %d %02d:%02d:%02d +0000",
-	    days + 3 * tm.tm_wday, tm.tm_mday, months + 3 * tm.tm_mon,
-	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-	return out;
-}
-
 /* rand_hex - 2 * n hex digits of randomness (n <= 32) into out */
 static void rand_hex(char *out, size_t n)
 {
@@ -431,7 +417,7 @@ static int feedback(struct buf *b, const struct dmarc_ruf_reporter *rp,
 {
 	const struct dmarc_auth *a = m->auth;
 	struct buf ar;
-	char date[40], ipbuf[sizeof(struct in6_addr)];
+	char date[MAILSEND_DATE_MAX], ipbuf[sizeof(struct in6_addr)];
 	int rc = 0, sig = pick_sig(a, ev, kind);
 	static const char *const results[] = { "delivered", "spam", "policy",
 	    "reject", "other" };
@@ -504,7 +490,7 @@ static int feedback(struct buf *b, const struct dmarc_ruf_reporter *rp,
 		}
 		buf_free(&t);
 	}
-	rc |= buf_appendf(b, "Arrival-Date: %s\r\n", date_text(arrival, date));
+	rc |= buf_appendf(b, "Arrival-Date: %s\r\n", mailsend_date(arrival, date));
 	if (rp->reporting_mta && host_ok(rp->reporting_mta))
 		rc |= buf_appendf(b, "Reporting-MTA: dns; %s\r\n",
 		    rp->reporting_mta);
@@ -533,7 +519,7 @@ static int text(struct buf *b, const struct dmarc_ruf_reporter *rp,
     unsigned kind, time_t arrival, const char *org)
 {
 	const struct dmarc_auth *a = m->auth;
-	char date[40];
+	char date[MAILSEND_DATE_MAX];
 	int rc = 0;
 
 	rc |= buf_appends(b, "This is an authentication failure report "
@@ -550,7 +536,7 @@ static int text(struct buf *b, const struct dmarc_ruf_reporter *rp,
 	    "DMARC authentication failed for a message from ",
 	    ev->from_domain);
 	rc |= buf_appends(b, "\r\n");
-	rc |= textline(b, "Arrival date:    ", date_text(arrival, date));
+	rc |= textline(b, "Arrival date:    ", mailsend_date(arrival, date));
 	rc |= textline(b, "Source IP:       ", m->source_ip);
 	rc |= textline(b, "HELO name:       ", m->helo);
 	rc |= buf_appends(b, "Envelope sender: <");
@@ -655,7 +641,7 @@ int dmarc_ruf_build(const struct dmarc_ruf_reporter *rp,
     size_t *omitted_r, const char **err_r)
 {
 	struct buf head, txt, notes, fb, hdrs, t;
-	char bd[64], mid[40], date[40];
+	char bd[64], mid[40], date[MAILSEND_DATE_MAX];
 	const char *org;
 	size_t omitted = 0, cut = 0, base;
 	time_t now = time(NULL), arrival;
@@ -709,7 +695,7 @@ int dmarc_ruf_build(const struct dmarc_ruf_reporter *rp,
 		    kind == DMARC_RUF_SPF ? "SPF" : "DMARC",
 		    (int)strnlen(ev->from_domain, DMARC_DOMAIN_MAX),
 		    ev->from_domain, org);
-		r |= buf_appendf(&head, "Date: %s\r\n", date_text(now, date));
+		r |= buf_appendf(&head, "Date: %s\r\n", mailsend_date(now, date));
 		r |= buf_appendf(&head, "Message-ID: <ruf.%s.%lld@%s>\r\n", mid,
 		    (long long)now, org);
 		r |= buf_appends(&head, "Auto-Submitted: auto-generated\r\n"

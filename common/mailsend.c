@@ -206,6 +206,21 @@ int mailsend_init(struct mailsend *m, const char *spec, const char *helo,
 	return -1;
 }
 
+/* mailsend_date - t as an RFC 5322 date-time in UTC (no locale), into
+ * out[MAILSEND_DATE_MAX] */
+const char *mailsend_date(time_t t, char *out)
+{
+	static const char days[] = "SunMonTueWedThuFriSat";
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	snprintf(out, MAILSEND_DATE_MAX, "%.3s, %d %.3s %d %02d:%02d:%02d +0000",
+	    days + 3 * tm.tm_wday, tm.tm_mday, months + 3 * tm.tm_mon,
+	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	return out;
+}
+
 /* mailsend_describe - see mailsend.h */
 void mailsend_describe(const struct mailsend *m, char *out, size_t outlen)
 {

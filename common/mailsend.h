@@ -45,6 +45,7 @@
 #define POSTERN_MAILSEND_H
 
 #include <stddef.h>
+#include <time.h>
 
 #define MAILSEND_LINE_MAX	512	/* a reply line with CRLF (RFC 5321
 					   4.5.3.1.5) */
@@ -91,6 +92,10 @@ int mailsend_send(const struct mailsend *m, const char *from,
  * MAIL FROM:<>, RCPT TO:<> and a header: printable ASCII, no space, no
  * <>()[],;:\" outside the local part's dots, one '@', under the bound */
 int mailsend_addr_valid(const char *addr);
+
+#define MAILSEND_DATE_MAX 40
+/* mailsend_date - t as an RFC 5322 date-time (UTC) for a Date: header */
+const char *mailsend_date(time_t t, char *out);
 
 /* mailsend_describe - the transport as text for logs ("smtp:H:P") */
 void mailsend_describe(const struct mailsend *m, char *out, size_t outlen);

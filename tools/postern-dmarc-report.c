@@ -1232,27 +1232,13 @@ static size_t build_parts(const struct run *r, struct merge *m,
 
 /* ----------------------------------------------------------- messages */
 
-/* date_text - t as an RFC 5322 date (no locale) into out[40] */
-static const char *date_text(time_t t, char *out)
-{
-	static const char days[] = "SunMonTueWedThuFriSat";
-	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	snprintf(out, 40, "%.3s, %d %.3s %d %02d:%02d:%02d +0000",
-	    days + 3 * tm.tm_wday, tm.tm_mday, months + 3 * tm.tm_mon,
-	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-	return out;
-}
-
 /* build_message - the MIME message carrying one report to one
  * destination (RFC 9990 3.5, RFC 7489 7.2.1.1) */
 static int build_message(const struct run *r, const struct part *p,
     size_t partno, size_t nparts, const char *domain, time_t begin,
     time_t end, const char *to, size_t destno, struct buf *msg)
 {
-	char t1[TIME_TEXT_MAX], t2[TIME_TEXT_MAX], date[40];
+	char t1[TIME_TEXT_MAX], t2[TIME_TEXT_MAX], date[MAILSEND_DATE_MAX];
 	const char *fold;
 	size_t subject_len;
 	int rc = 0;
@@ -1264,7 +1250,7 @@ static int build_message(const struct run *r, const struct part *p,
 	rc |= buf_appendf(msg, "From: %s\r\nTo: %s\r\n", r->email, to);
 	rc |= buf_appendf(msg, "Subject: Report Domain: %s%sSubmitter: %s%s"
 	    "Report-ID: <%s>\r\n", domain, fold, r->org_domain, fold, p->id);
-	rc |= buf_appendf(msg, "Date: %s\r\n", date_text(time(NULL), date));
+	rc |= buf_appendf(msg, "Date: %s\r\n", mailsend_date(time(NULL), date));
 	rc |= buf_appendf(msg, "Message-ID: <%s.%zu.%zu.%lld.%ld@%s>\r\n",
 	    p->id, partno, destno, (long long)time(NULL), (long)getpid(),
 	    r->org_domain);
