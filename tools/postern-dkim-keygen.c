@@ -27,7 +27,6 @@
 #include <getopt.h>
 #include <limits.h>
 #include <pwd.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +41,7 @@
 
 #include "buf.h"
 #include "dkim.h"
+#include "tool.h"
 #include "xalloc.h"
 
 #define PROG "postern-dkim-keygen"
@@ -131,21 +131,6 @@ struct keygen {
 	int chown;
 };
 
-/* die - message on stderr, exit with code */
-static void die(int code, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3), noreturn));
-static void die(int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs(PROG ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(code);
-}
-
 /* usage - the synopsis on stderr, exit 2 */
 static void usage(const char *why)
 {
@@ -170,7 +155,7 @@ static void crypto_die(const char *what)
 		ERR_error_string_n(e, reason, sizeof(reason));
 	else
 		snprintf(reason, sizeof(reason), "unknown error");
-	die(EXIT_FAIL, "%s: %s", what, reason);
+	tool_die(EXIT_FAIL, "%s: %s", what, reason);
 }
 
 /* name_ok - dot-separated labels of letters, digits, '-' and '_' (each
@@ -219,10 +204,11 @@ static void resolve_user(struct keygen *g)
 	struct passwd *pw = getpwnam(g->user);
 
 	if (pw == NULL)
-		die(EXIT_USAGE, "-u %s: no such user", g->user);
+		tool_die(EXIT_USAGE, "-u %s: no such user", g->user);
 	if (geteuid() != 0 && pw->pw_uid != geteuid())
-		die(EXIT_USAGE, "-u %s: only root can give a key to another "
-		    "user (run as root, or as %s)", g->user, g->user);
+		tool_die(EXIT_USAGE, "-u %s: only root can give a key to "
+		    "another user (run as root, or as %s)", g->user,
+		    g->user);
 	g->uid = pw->pw_uid;
 	g->gid = pw->pw_gid;
 	g->chown = 1;
@@ -235,7 +221,7 @@ static void path_join(char *out, const char *dir, const char *name,
 	int n = snprintf(out, PATH_TEXT_MAX, "%s/%s%s", dir, name, suffix);
 
 	if (n < 0 || n >= PATH_TEXT_MAX)
-		die(EXIT_USAGE, "%s: path too long", dir);
+		tool_die(EXIT_USAGE, "%s: path too long", dir);
 }
 
 /* generate - a new key pair, as PKCS#8 PEM into pem */
@@ -259,7 +245,8 @@ static void generate(const struct keygen *g, struct buf *pem)
 		crypto_die("PEM encoding");
 	n = BIO_get_mem_data(bio, &data);
 	if (n <= 0 || buf_append(pem, data, (size_t)n) < 0)
-		die(EXIT_FAIL, "PEM encoding: %ld bytes, over %d", n, PEM_MAX);
+		tool_die(EXIT_FAIL, "PEM encoding: %ld bytes, over %d", n,
+		    PEM_MAX);
 	OPENSSL_cleanse(data, (size_t)n);
 	BIO_free(bio);
 	EVP_PKEY_free(pkey);
@@ -299,11 +286,11 @@ static struct dkim_key *make_record(const struct keygen *g,
 	long p;
 
 	if ((k = dkim_key_from_pem(pem->data, pem->len, &err)) == NULL)
-		die(EXIT_FAIL, "the new key does not load: %s", err);
+		tool_die(EXIT_FAIL, "the new key does not load: %s", err);
 	buf_init(&base, RECORD_MAX);
 	buf_init(&flags, 64);
 	if (dkim_key_record(k, &base) < 0)
-		die(EXIT_FAIL, "no DNS record for the new key");
+		tool_die(EXIT_FAIL, "no DNS record for the new key");
 	if (g->testing || g->strict)
 		(void)buf_appendf(&flags, "t=%s%s%s; ", g->testing ? "y" : "",
 		    g->testing && g->strict ? ":" : "", g->strict ? "s" : "");
@@ -311,24 +298,26 @@ static struct dkim_key *make_record(const struct keygen *g,
 		(void)buf_appends(&flags, "s=email; ");
 	p = tag_at(base.data, base.len, "p");
 	if (p < 0)
-		die(EXIT_FAIL, "the engine's record has no p=: %s", base.data);
+		tool_die(EXIT_FAIL, "the engine's record has no p=: %s",
+		    base.data);
 	if (buf_append(rec, base.data, (size_t)p) < 0 ||
 	    buf_append(rec, flags.data, flags.len) < 0 ||
 	    buf_append(rec, base.data + p, base.len - (size_t)p) < 0)
-		die(EXIT_FAIL, "DNS record over %d bytes", RECORD_MAX);
+		tool_die(EXIT_FAIL, "DNS record over %d bytes", RECORD_MAX);
 	buf_free(&base);
 	buf_free(&flags);
 	for (size_t i = 0; i < rec->len; i++)
 		if (rec->data[i] < 0x20 || rec->data[i] > 0x7e ||
 		    rec->data[i] == '"' || rec->data[i] == '\\')
-			die(EXIT_FAIL, "the record has a byte 0x%02x a zone "
-			    "file would need escaped", (unsigned char)rec->data[i]);
+			tool_die(EXIT_FAIL, "the record has a byte 0x%02x a "
+			    "zone file would need escaped",
+			    (unsigned char)rec->data[i]);
 	if (dkim_keyrec_parse(rec->data, rec->len, &r, &err) < 0)
-		die(EXIT_FAIL, "the new record does not parse: %s", err);
+		tool_die(EXIT_FAIL, "the new record does not parse: %s", err);
 	if (!dkim_keyrec_matches(&r, k) || r.revoked || r.testing !=
 	    g->testing || r.strict != g->strict || !r.sha256_ok)
-		die(EXIT_FAIL, "the new record does not describe the key: %s",
-		    rec->data);
+		tool_die(EXIT_FAIL, "the new record does not describe the "
+		    "key: %s", rec->data);
 	dkim_keyrec_free(&r);
 	return k;
 }
@@ -369,7 +358,7 @@ static void zone_text(const struct keygen *g, const struct dkim_key *k,
 		r |= buf_appendf(out, " %d bits", dkim_key_bits(k));
 	r |= buf_appends(out, ")\n");
 	if (r < 0)
-		die(EXIT_FAIL, "zone text over %d bytes", ZONE_TEXT_MAX);
+		tool_die(EXIT_FAIL, "zone text over %d bytes", ZONE_TEXT_MAX);
 }
 
 /* write_file - data into DIR/NAME: written to a 0600 temporary file
@@ -389,7 +378,7 @@ static int write_file(const struct keygen *g, const char *path,
 	   link stay in one file system */
 	path_join(tmp, g->dir, ".", strrchr(path, '/') + 1);
 	if (strlen(tmp) + 8 > sizeof(tmp))
-		die(EXIT_USAGE, "%s: path too long", g->dir);
+		tool_die(EXIT_USAGE, "%s: path too long", g->dir);
 	memcpy(tmp + strlen(tmp), ".XXXXXX", 8);
 	if ((fd = mkstemp(tmp)) < 0) {	/* O_CREAT|O_EXCL, mode 0600 */
 		snprintf(msg, sizeof(msg), "%s: cannot create a file there: "
@@ -475,6 +464,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 } };
+	struct tool_opts opts;
 	struct keygen g = { 0 };
 	struct dkim_key *k;
 	struct buf pem, rec, zone;
@@ -485,10 +475,14 @@ int main(int argc, char **argv)
 	struct stat st;
 	int ch;
 
+	tool_set_name(PROG);
+	tool_opts_init(&opts, help_text, NULL, argc);
 	g.selector = "default";
 	g.dir = ".";
 	while ((ch = getopt_long(argc, argv, "t:b:d:s:D:u:frTShV", longopts,
 	    NULL)) != -1) {
+		if (tool_opts_take(&opts, ch, optarg))
+			continue;
 		switch (ch) {
 		case 't':
 			if (!strcasecmp(optarg, "rsa"))
@@ -525,12 +519,6 @@ int main(int argc, char **argv)
 		case 'S':
 			g.strict = 1;
 			break;
-		case 'h':
-			fputs(help_text, stdout);
-			return EXIT_OK;
-		case 'V':
-			printf(PROG " %s\n", PACKAGE_VERSION);
-			return EXIT_OK;
 		default:
 			usage(NULL);
 		}
@@ -543,11 +531,11 @@ int main(int argc, char **argv)
 		if (g.bits == 0)
 			g.bits = RSA_BITS_DEFAULT;
 		if (g.bits < RSA_BITS_MIN)
-			die(EXIT_USAGE, "-b %d: RSA keys under %d bits are "
-			    "refused: verifiers treat their signatures as "
-			    "failing (RFC 8301)", g.bits, RSA_BITS_MIN);
+			tool_die(EXIT_USAGE, "-b %d: RSA keys under %d bits "
+			    "are refused: verifiers treat their signatures "
+			    "as failing (RFC 8301)", g.bits, RSA_BITS_MIN);
 		if (g.bits > RSA_BITS_MAX)
-			die(EXIT_USAGE, "-b %d: over %d bits", g.bits,
+			tool_die(EXIT_USAGE, "-b %d: over %d bits", g.bits,
 			    RSA_BITS_MAX);
 		if (g.bits < RSA_BITS_WARN)
 			fprintf(stderr, PROG ": warning: %d-bit RSA key: RFC "
@@ -566,14 +554,14 @@ int main(int argc, char **argv)
 		usage("-s: a selector is DNS labels (letters, digits, '-'), "
 		    "at most 63 bytes");
 	if (stat(g.dir, &st) < 0 || !S_ISDIR(st.st_mode))
-		die(EXIT_USAGE, "-D %s: not a directory", g.dir);
+		tool_die(EXIT_USAGE, "-D %s: not a directory", g.dir);
 	if (g.user)
 		resolve_user(&g);
 	path_join(priv_path, g.dir, g.selector, ".private");
 	path_join(txt_path, g.dir, g.selector, ".txt");
 	if (!g.force && (lstat(priv_path, &st) == 0 ||
 	    lstat(txt_path, &st) == 0))
-		die(EXIT_FAIL, "%s exists (-f replaces it)",
+		tool_die(EXIT_FAIL, "%s exists (-f replaces it)",
 		    lstat(priv_path, &st) == 0 ? priv_path : txt_path);
 
 	buf_init(&pem, PEM_MAX);
@@ -585,15 +573,15 @@ int main(int argc, char **argv)
 	mask = umask(077);
 	umask(mask);
 	if (write_file(&g, priv_path, pem.data, pem.len, 0600, 1, &err) < 0)
-		die(EXIT_FAIL, "%s", err);
+		tool_die(EXIT_FAIL, "%s", err);
 	OPENSSL_cleanse(pem.data, pem.len);
 	if (write_file(&g, txt_path, zone.data, zone.len, 0644 & ~mask, 0,
 	    &err) < 0)
-		die(EXIT_FAIL, "%s (the key is in %s)", err, priv_path);
+		tool_die(EXIT_FAIL, "%s (the key is in %s)", err, priv_path);
 	fsync_dir(g.dir);
 	fputs(zone.data, stdout);
 	if (fflush(stdout) != 0 || ferror(stdout))
-		die(EXIT_FAIL, "write error on standard output");
+		tool_die(EXIT_FAIL, "write error on standard output");
 	dkim_key_free(&k);
 	buf_free(&pem);
 	buf_free(&rec);

@@ -48,11 +48,11 @@
 #include "dns.h"
 #include "dnscfg.h"
 #include "log.h"
+#include "tool.h"
 #include "xalloc.h"
 
 #define PROG "postern-dkim-testkey"
 #define KEY_TABLE_MAX (4 * 1024 * 1024)
-#define PATH_TEXT_MAX 4096
 #define NAME_TEXT_MAX (DKIM_SELECTOR_MAX + DKIM_DOMAIN_MAX + 16)
 #define RSA_BITS_MIN 1024	/* RFC 8301: verifiers fail shorter keys */
 #define RSA_BITS_WARN 2048	/* RFC 8301: signers SHOULD use 2048 */
@@ -143,21 +143,6 @@ struct testkey {
 	int keyerr, dnserr, mismatch;	/* what was found so far */
 	size_t tested;
 };
-
-/* die - message on stderr, exit with code */
-static void die(int code, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3), noreturn));
-static void die(int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs(PROG ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(code);
-}
 
 /* usage - the synopsis on stderr, exit 2 */
 static void usage(const char *why)
@@ -421,16 +406,6 @@ static void test_one(struct testkey *t, const char *domain,
 	dkim_key_free(&k);
 }
 
-/* conf_load - the daemon's config file, keys this tool does not use
- * skipped (cfg_load_file_known) */
-static void conf_load(struct cfg *cfg, const char *path)
-{
-	const char *err;
-
-	if (cfg_load_file_known(cfg, path, &err) < 0)
-		die(EXIT_USAGE, "configuration error: %s", err);
-}
-
 /* wanted - does (domain, selector) pass the -d and -s filters? */
 static int wanted(const char *domain, const char *selector,
     const char *want_d, const char *want_s)
@@ -453,11 +428,11 @@ static void test_key_table(struct testkey *t, const char *spec,
 	if (!strncmp(spec, "file:", 5))
 		spec += 5;
 	else if (strchr(spec, ':') && spec[0] != '/')
-		die(EXIT_USAGE, "key_table %s: only plain files are read here",
-		    spec);
+		tool_die(EXIT_USAGE, "key_table %s: only plain files are read "
+		    "here", spec);
 	buf_init(&b, KEY_TABLE_MAX);
 	if (buf_read_file(&b, spec, &err) < 0)
-		die(EXIT_USAGE, "key_table: %s", err);
+		tool_die(EXIT_USAGE, "key_table: %s", err);
 	for (line = b.data; line < b.data + b.len; line = end + 1) {
 		const char *f[3];
 		char *p;
@@ -488,7 +463,7 @@ static void test_key_table(struct testkey *t, const char *spec,
 			}
 		}
 		if (nf != 3 || !*f[0] || !*f[1] || !*f[2])
-			die(EXIT_USAGE, "key_table %s line %u: expected "
+			tool_die(EXIT_USAGE, "key_table %s line %u: expected "
 			    "NAME DOMAIN:SELECTOR:KEYPATH", spec, lineno);
 		if (want_s && strcasecmp(f[1], want_s) != 0)
 			continue;
@@ -521,8 +496,8 @@ static void test_config(struct testkey *t, const char *want_d,
 	if (nk == 0 && table && *table)
 		nd = 0;		/* table mode: domain alone signs nothing */
 	if (ns != nk && nd > 0)
-		die(EXIT_USAGE, "configuration error: %zu selector(s) for %zu "
-		    "key_file(s): one selector per key file", ns, nk);
+		tool_die(EXIT_USAGE, "configuration error: %zu selector(s) "
+		    "for %zu key_file(s): one selector per key file", ns, nk);
 	for (size_t i = 0; i < nd; i++)
 		for (size_t j = 0; j < ns; j++)
 			if (wanted(dom[i], sel[j], want_d, want_s))
@@ -530,8 +505,8 @@ static void test_config(struct testkey *t, const char *want_d,
 	if (table && *table)
 		test_key_table(t, table, want_d, want_s);
 	if (t->tested == 0)
-		die(EXIT_USAGE, "no key to test: the config has no domain, "
-		    "selector and key_file, no key_table%s",
+		tool_die(EXIT_USAGE, "no key to test: the config has no "
+		    "domain, selector and key_file, no key_table%s",
 		    want_d || want_s ? " entry for that domain and selector" :
 		    "");
 }
@@ -547,20 +522,21 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 } };
-	static char default_path[PATH_TEXT_MAX];
+	/* static: its -o list is still referenced when a config error exits */
+	static struct tool_opts opts;
 	struct testkey t = { 0 };
 	const char *domain = NULL, *selector = NULL, *keyfile = NULL;
-	const char *path = default_path, *err, **ov;
+	const char *err;
 	char *domain_copy = NULL;
-	size_t nov = 0;
-	int ch, explicit = 0;
+	int ch;
 
+	tool_set_name(PROG);
 	log_open(PROG, 1);	/* the resolver's warnings go to stderr */
-	snprintf(default_path, sizeof(default_path),
-	    "%s/postern/postern-dkim.conf", SYSCONFDIR);
-	ov = xcalloc((size_t)argc + 1, sizeof(*ov));
+	tool_opts_init(&opts, help_text, "postern-dkim.conf", argc);
 	while ((ch = getopt_long(argc, argv, "d:s:k:c:o:vhV", longopts,
 	    NULL)) != -1) {
+		if (tool_opts_take(&opts, ch, optarg))
+			continue;
 		switch (ch) {
 		case 'd':
 			domain = optarg;
@@ -571,37 +547,17 @@ int main(int argc, char **argv)
 		case 'k':
 			keyfile = optarg;
 			break;
-		case 'c':
-			path = optarg;
-			explicit = 1;
-			break;
-		case 'o':
-			ov[nov++] = optarg;
-			break;
 		case 'v':
 			t.verbose = 1;
 			break;
-		case 'h':
-			free(ov);
-			fputs(help_text, stdout);
-			return EXIT_OK;
-		case 'V':
-			free(ov);
-			printf(PROG " %s\n", PACKAGE_VERSION);
-			return EXIT_OK;
 		default:
-			free(ov);
 			usage(NULL);
 		}
 	}
-	if (optind < argc) {
-		free(ov);
+	if (optind < argc)
 		usage("unexpected argument");
-	}
-	if (keyfile && (domain == NULL || selector == NULL)) {
-		free(ov);
+	if (keyfile && (domain == NULL || selector == NULL))
 		usage("-k needs -d DOMAIN and -s SELECTOR");
-	}
 	if (domain) {
 		size_t n = strlen(domain);
 
@@ -609,26 +565,20 @@ int main(int argc, char **argv)
 			domain = domain_copy = xstrndup(domain, n - 1);
 	}
 
-	/* -o first: they win over the file whatever their order */
 	t.cfg = cfg_new(testkey_defs);
-	for (size_t i = 0; i < nov; i++)
-		if (cfg_override(t.cfg, ov[i], &err) < 0)
-			die(EXIT_USAGE, "configuration error: %s", err);
-	free(ov);
-	if (explicit || access(path, F_OK) == 0)
-		conf_load(t.cfg, path);
-	else if (keyfile == NULL)
+	if (tool_cfg_load(EXIT_USAGE, t.cfg, &opts) == 0 && keyfile == NULL)
 		usage("no -k KEYFILE, and no config file to take keys from");
+	tool_opts_free(&opts);
 	t.require_safe = cfg_bool(t.cfg, "require_safe_keys");
 	if ((t.res = dnscfg_resolver_new(t.cfg, &err)) == NULL)
-		die(EXIT_USAGE, "DNS: %s", err);
+		tool_die(EXIT_USAGE, "DNS: %s", err);
 
 	if (keyfile)
 		test_one(&t, domain, selector, keyfile);
 	else
 		test_config(&t, domain, selector);
 	if (fflush(stdout) != 0 || ferror(stdout))
-		die(EXIT_USAGE, "write error on standard output: %s",
+		tool_die(EXIT_USAGE, "write error on standard output: %s",
 		    strerror(errno));
 	dns_resolver_free(&t.res);
 	cfg_unref(&t.cfg);

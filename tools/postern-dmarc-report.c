@@ -75,11 +75,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <grp.h>
 #include <limits.h>
-#include <pwd.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,6 +102,7 @@
 #include "mailsend.h"
 #include "psl.h"
 #include "store.h"
+#include "tool.h"
 #include "xalloc.h"
 
 #define PROG "postern-dmarc-report"
@@ -272,21 +270,6 @@ struct run {
 
 /* ------------------------------------------------------------- helpers */
 
-/* die - message on stderr, exit with code */
-static void die(int code, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3), noreturn));
-static void die(int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs(PROG ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(code);
-}
-
 /* usage - the synopsis on stderr, exit 2 */
 static void usage(const char *why)
 {
@@ -450,8 +433,9 @@ static const char *conf_text(const struct cfg *cfg, const char *key)
 	const char *v = cfg_str(cfg, key);
 
 	if (!text_valid(v))
-		die(EXIT_USAGE, "configuration error: %s: control characters, "
-		    "invalid UTF-8 or over %d bytes", key, TEXT_MAX);
+		tool_die(EXIT_USAGE, "configuration error: %s: control "
+		    "characters, invalid UTF-8 or over %d bytes", key,
+		    TEXT_MAX);
 	return v;
 }
 
@@ -471,22 +455,24 @@ static void run_config(struct run *r)
 	if (*v == '\0') {
 		if (snprintf(r->email, sizeof(r->email), "postmaster@%s",
 		    r->hostname) >= (int)sizeof(r->email))
-			die(EXIT_USAGE, "host name too long: set report_email");
+			tool_die(EXIT_USAGE, "host name too long: set "
+			    "report_email");
 	} else if (strlen(v) >= sizeof(r->email)) {
-		die(EXIT_USAGE, "configuration error: report_email: too long");
+		tool_die(EXIT_USAGE, "configuration error: report_email: "
+		    "too long");
 	} else {
 		memcpy(r->email, v, strlen(v) + 1);
 	}
 	if (!mailsend_addr_valid(r->email))
-		die(EXIT_USAGE, "configuration error: report_email: not a "
+		tool_die(EXIT_USAGE, "configuration error: report_email: not a "
 		    "usable address: %s", r->email);
 	at = strrchr(r->email, '@');
 	v = cfg_str(cfg, "report_org_domain");
 	if (*v == '\0')
 		v = at + 1;
 	if (!host_safe(v) || strlen(v) >= sizeof(r->org_domain))
-		die(EXIT_USAGE, "configuration error: report_org_domain: not "
-		    "a domain name: %s", v);
+		tool_die(EXIT_USAGE, "configuration error: "
+		    "report_org_domain: not a domain name: %s", v);
 	memcpy(r->org_domain, v, strlen(v) + 1);
 	r->org_name = conf_text(cfg, "report_org_name");
 	if (*r->org_name == '\0')
@@ -494,23 +480,24 @@ static void run_config(struct run *r)
 	r->extra = conf_text(cfg, "report_extra_contact");
 	r->id_prefix = cfg_str(cfg, "report_id_prefix");
 	if (strlen(r->id_prefix) > ID_PREFIX_MAX)
-		die(EXIT_USAGE, "configuration error: report_id_prefix: over "
-		    "%d characters", ID_PREFIX_MAX);
+		tool_die(EXIT_USAGE, "configuration error: "
+		    "report_id_prefix: over %d characters", ID_PREFIX_MAX);
 	for (const char *p = r->id_prefix; *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 		    (*p >= '0' && *p <= '9')))
-			die(EXIT_USAGE, "configuration error: report_id_prefix: "
-			    "letters and digits only (RFC 9990 3.1.4: the "
-			    "Report-ID is the file name's unique-id)");
+			tool_die(EXIT_USAGE, "configuration error: "
+			    "report_id_prefix: letters and digits only (RFC "
+			    "9990 3.1.4: the Report-ID is the file name's "
+			    "unique-id)");
 	r->bcc = cfg_str(cfg, "report_bcc");
 	if (*r->bcc && !mailsend_addr_valid(r->bcc))
-		die(EXIT_USAGE, "configuration error: report_bcc: not a "
+		tool_die(EXIT_USAGE, "configuration error: report_bcc: not a "
 		    "usable address: %s", r->bcc);
 	v = cfg_str(cfg, "report_helo");
 	if (mailsend_init(&r->ms, cfg_str(cfg, "report_transport"),
 	    *v ? v : r->hostname, (unsigned)cfg_int(cfg, "report_timeout"),
 	    &err) < 0)
-		die(EXIT_USAGE, "configuration error: report_transport or "
+		tool_die(EXIT_USAGE, "configuration error: report_transport or "
 		    "report_helo: %s", err);
 	r->max_rows = (size_t)cfg_int(cfg, "report_max_rows");
 	r->max_xml = (size_t)cfg_int(cfg, "report_max_xml_bytes");
@@ -518,35 +505,13 @@ static void run_config(struct run *r)
 	imin = cfg_int(cfg, "report_interval_min") / 1000;
 	imax = cfg_int(cfg, "report_interval_max") / 1000;
 	if (imin > imax)
-		die(EXIT_USAGE, "configuration error: report_interval_min is "
-		    "longer than report_interval_max");
+		tool_die(EXIT_USAGE, "configuration error: "
+		    "report_interval_min is longer than report_interval_max");
 	r->interval_min = imin;
 	r->interval_max = imax;
 	r->delay = cfg_int(cfg, "report_delay") / 1000;
 	r->max_age = cfg_int(cfg, "report_max_age") / 1000;
 	r->skip = cfg_list(cfg, "report_skip_domains", &r->nskip);
-}
-
-/* become_owner - root on another user's embedded store: become that
- * user, so LMDB never leaves a root-owned file in the milter's
- * directory */
-static void become_owner(const char *dir, const struct stat *st)
-{
-	struct passwd *pw;
-	gid_t gid = st->st_gid;
-
-	if (geteuid() != 0 || st->st_uid == 0)
-		return;
-	pw = getpwuid(st->st_uid);
-	if (pw)
-		gid = pw->pw_gid;
-	if ((pw ? initgroups(pw->pw_name, gid) : setgroups(1, &gid)) < 0 ||
-	    setgid(gid) < 0 || setuid(st->st_uid) < 0)
-		die(EXIT_FAILED, "store %s: cannot switch to its owner (uid "
-		    "%lu): %s", dir, (unsigned long)st->st_uid,
-		    strerror(errno));
-	if (setuid(0) == 0)
-		die(EXIT_FAILED, "store %s: could not drop root", dir);
 }
 
 /* open_store - the milter's store; NULL (logged) when there is no
@@ -557,22 +522,10 @@ static struct store *open_store(struct run *r)
 	struct store_opts so = { 0 };
 	struct store *s;
 
-	if (*spec == '\0')
-		die(EXIT_USAGE, "configuration error: store is empty");
-	if (strstr(spec, "://") == NULL && strncmp(spec, "redis+", 6) != 0) {
-		char data[PATH_TEXT_MAX];
-		struct stat st;
-		int n = snprintf(data, sizeof(data), "%s/data.mdb", spec);
-
-		if (n < 0 || (size_t)n >= sizeof(data))
-			die(EXIT_USAGE, "store: path too long");
-		if (stat(spec, &st) < 0 || !S_ISDIR(st.st_mode) ||
-		    stat(data, &st) < 0) {
-			log_info("store %s: no embedded store there yet: "
-			    "nothing to report", spec);
-			return NULL;
-		}
-		become_owner(spec, &st);
+	if (tool_store_ready(EXIT_USAGE, EXIT_FAILED, spec) == 0) {
+		log_info("store %s: no embedded store there yet: nothing to "
+		    "report", spec);
+		return NULL;
 	}
 	so.max_entries = (size_t)cfg_int(r->cfg, "store_max_entries");
 	so.timeout_ms = (unsigned)cfg_int(r->cfg, "store_timeout");
@@ -593,7 +546,7 @@ static void open_dmarc(struct run *r)
 	const char *err;
 
 	if ((r->res = dnscfg_resolver_new(r->cfg, &err)) == NULL)
-		die(EXIT_USAGE, "configuration error: %s", err);
+		tool_die(EXIT_USAGE, "configuration error: %s", err);
 	r->dns.resolver = r->res;
 	r->dns.budget_ms = 0;
 	o.mode = r->mode;
@@ -603,7 +556,7 @@ static void open_dmarc(struct run *r)
 		const char *path = cfg_str(r->cfg, "public_suffix_list");
 
 		if ((r->psl = psl_load(path, &err)) == NULL)
-			die(EXIT_USAGE, "configuration error: "
+			tool_die(EXIT_USAGE, "configuration error: "
 			    "public_suffix_list: %s", err);
 		o.psl = r->psl;
 	}
@@ -1728,23 +1681,6 @@ static void expire_marks(struct run *r)
 	r->nmarks = 0;
 }
 
-/* load_cfg - the milter's config: the file (a missing default is fine),
- * then the -o overrides, which win whatever their order */
-static struct cfg *load_cfg(const char *path, int explicit,
-    const char **ov, size_t nov)
-{
-	struct cfg *cfg = cfg_new(report_defs);
-	const char *err;
-
-	for (size_t i = 0; i < nov; i++)
-		if (cfg_override(cfg, ov[i], &err) < 0)
-			die(EXIT_USAGE, "configuration error: %s", err);
-	if ((explicit || access(path, F_OK) == 0) &&
-	    cfg_load_file_known(cfg, path, &err) < 0)
-		die(EXIT_USAGE, "configuration error: %s", err);
-	return cfg;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -1756,31 +1692,23 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 } };
-	static char default_path[PATH_TEXT_MAX];
-	static const char **ov;	/* static: still referenced when a config
-				   error exits */
+	/* static: its -o list is still referenced when a config error exits */
+	static struct tool_opts opts;
 	struct run r = { 0 };
-	const char *path = default_path, *err;
+	const char *err;
 	struct stat st;
-	size_t nov = 0;
-	int ch, explicit = 0;
+	int ch;
 
+	tool_set_name(PROG);
 	log_open(PROG, 1);
 	signal(SIGPIPE, SIG_IGN);
-	snprintf(default_path, sizeof(default_path),
-	    "%s/postern/postern-dmarc.conf", SYSCONFDIR);
+	tool_opts_init(&opts, help_text, "postern-dmarc.conf", argc);
 	r.now = time(NULL);
-	ov = xcalloc((size_t)argc + 1, sizeof(*ov));
 	while ((ch = getopt_long(argc, argv, "c:o:n:vhV", longopts,
 	    NULL)) != -1) {
+		if (tool_opts_take(&opts, ch, optarg))
+			continue;
 		switch (ch) {
-		case 'c':
-			path = optarg;
-			explicit = 1;
-			break;
-		case 'o':
-			ov[nov++] = optarg;
-			break;
 		case 'n':
 			r.dry_dir = optarg;
 			break;
@@ -1800,14 +1728,6 @@ int main(int argc, char **argv)
 		case 'v':
 			log_set_level(LOG_L_DEBUG);
 			break;
-		case 'h':
-			free(ov);
-			fputs(help_text, stdout);
-			return EXIT_OK;
-		case 'V':
-			free(ov);
-			printf(PROG " %s\n", PACKAGE_VERSION);
-			return EXIT_OK;
 		default:
 			usage(NULL);
 		}
@@ -1817,9 +1737,11 @@ int main(int argc, char **argv)
 	if (r.drop && !r.dry_dir)
 		usage("--drop goes with --dry-run");
 	if (r.dry_dir && (stat(r.dry_dir, &st) < 0 || !S_ISDIR(st.st_mode)))
-		die(EXIT_USAGE, "--dry-run %s: not a directory", r.dry_dir);
-	r.cfg = load_cfg(path, explicit, ov, nov);
-	free(ov);
+		tool_die(EXIT_USAGE, "--dry-run %s: not a directory",
+		    r.dry_dir);
+	r.cfg = cfg_new(report_defs);
+	(void)tool_cfg_load(EXIT_USAGE, r.cfg, &opts);
+	tool_opts_free(&opts);
 	run_config(&r);
 	open_dmarc(&r);
 	if ((r.store = open_store(&r)) != NULL) {

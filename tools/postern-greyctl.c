@@ -25,14 +25,10 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <getopt.h>
-#include <grp.h>
 #include <limits.h>
-#include <pwd.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,12 +41,11 @@
 #include "log.h"
 #include "policy_cfg.h"
 #include "store.h"
-#include "xalloc.h"
+#include "tool.h"
 
 #define PROG "postern-greyctl"
 #define KEY_TEXT_MAX (4 * STORE_KEY_MAX + 1)	/* every byte as \xNN */
 #define TIME_TEXT_MAX 32
-#define PATH_TEXT_MAX 4096	/* config and store paths */
 
 enum { EXIT_OK, EXIT_NOTFOUND, EXIT_USAGE, EXIT_STORE };
 
@@ -193,21 +188,6 @@ struct greyctl {
 	size_t printed;			/* list --json: entries so far */
 };
 
-/* die - message on stderr, exit with code */
-static void die(int code, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3), noreturn));
-static void die(int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs(PROG ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(code);
-}
-
 /* usage - the synopsis on stderr, exit 2 */
 static void usage(const char *why)
 {
@@ -221,37 +201,6 @@ static void usage(const char *why)
 	exit(EXIT_USAGE);
 }
 
-/* conf_load - the daemon's config file, keys this tool does not use
- * skipped (cfg_load_file_known) */
-static void conf_load(struct cfg *cfg, const char *path)
-{
-	const char *err;
-
-	if (cfg_load_file_known(cfg, path, &err) < 0)
-		die(EXIT_USAGE, "configuration error: %s", err);
-}
-
-/* become_owner - root on another user's embedded store: become that
- * user, so LMDB never leaves a root-owned file in the daemon's directory */
-static void become_owner(const char *dir, const struct stat *st)
-{
-	struct passwd *pw;
-	gid_t gid = st->st_gid;
-
-	if (geteuid() != 0 || st->st_uid == 0)
-		return;
-	pw = getpwuid(st->st_uid);
-	if (pw)
-		gid = pw->pw_gid;
-	if ((pw ? initgroups(pw->pw_name, gid) : setgroups(1, &gid)) < 0 ||
-	    setgid(gid) < 0 || setuid(st->st_uid) < 0)
-		die(EXIT_STORE, "store %s: cannot switch to its owner (uid "
-		    "%lu): %s", dir, (unsigned long)st->st_uid,
-		    strerror(errno));
-	if (setuid(0) == 0)
-		die(EXIT_STORE, "store %s: could not drop root", dir);
-}
-
 /* open_store - the daemon's store; an embedded one must exist already */
 static struct store *open_store(const struct cfg *cfg)
 {
@@ -259,25 +208,12 @@ static struct store *open_store(const struct cfg *cfg)
 	struct store_opts so;
 	struct store *s;
 
-	if (*spec == '\0')
-		die(EXIT_USAGE, "configuration error: store is empty");
-	if (strstr(spec, "://") == NULL && strncmp(spec, "redis+", 6) != 0) {
-		char data[PATH_TEXT_MAX];
-		struct stat st;
-		int n = snprintf(data, sizeof(data), "%s/data.mdb", spec);
-
-		if (n < 0 || (size_t)n >= sizeof(data))
-			die(EXIT_USAGE, "store: path too long");
-		if (stat(spec, &st) < 0 || !S_ISDIR(st.st_mode) ||
-		    stat(data, &st) < 0)
-			die(EXIT_STORE, "store %s: no embedded store there "
-			    "(the daemon's config? -c FILE or -o store=PATH)",
-			    spec);
-		become_owner(spec, &st);
-	}
+	if (tool_store_ready(EXIT_USAGE, EXIT_STORE, spec) == 0)
+		tool_die(EXIT_STORE, "store %s: no embedded store there (the "
+		    "daemon's config? -c FILE or -o store=PATH)", spec);
 	greyd_cfg_store(cfg, NULL, &so);
 	if ((s = store_open(spec, &so, &err)) == NULL)
-		die(EXIT_STORE, "%s", err);
+		tool_die(EXIT_STORE, "%s", err);
 	return s;
 }
 
@@ -433,7 +369,7 @@ static void walk(struct greyctl *c, store_walk_fn *fn, void *arg)
 	const char *err;
 
 	if (store_walk(need_store(c), fn, arg, &err) < 0)
-		die(EXIT_STORE, "%s", err);
+		tool_die(EXIT_STORE, "%s", err);
 }
 
 enum { ST_TRIPLETS, ST_GREYLISTED, ST_PASSED, ST_CLIENTS, ST_WHITELISTED,
@@ -553,13 +489,13 @@ static void keys_of(const struct greyctl *c, const char *client,
 		f.client_address = "";
 	} else {
 		if (ip_parse(client, &ip) < 0)
-			die(EXIT_USAGE, "not an IP address: %s", client);
+			tool_die(EXIT_USAGE, "not an IP address: %s", client);
 		f.client_address = client;
 	}
 	f.sender = unbracket(sender, sbuf);
 	f.recipient = unbracket(rcpt, rbuf);
 	if (grey_keys(&c->g, &f, k) < 0)
-		die(EXIT_USAGE, "cannot build the store key (too long?)");
+		tool_die(EXIT_USAGE, "cannot build the store key (too long?)");
 }
 
 struct find_walk {
@@ -616,7 +552,7 @@ static int delete_key(struct greyctl *c, enum store_entry_kind kind,
 	int rc = store_delete(need_store(c), kind, shard, key, &err);
 
 	if (rc < 0)
-		die(EXIT_STORE, "%s", err);
+		tool_die(EXIT_STORE, "%s", err);
 	if (rc == 0) {
 		fprintf(stderr, PROG ": not found: %s %s\n", what,
 		    key_text(key, text));
@@ -715,22 +651,6 @@ static const struct command {
 	{ NULL, NULL, 0, 0, 0 },
 };
 
-/* load_cfg - the daemon's config: the file (a missing default is fine),
- * then the -o overrides, which win whatever their order */
-static struct cfg *load_cfg(const char *path, int explicit,
-    const char **ov, size_t nov)
-{
-	struct cfg *cfg = cfg_new(greyctl_defs);
-	const char *err;
-
-	for (size_t i = 0; i < nov; i++)
-		if (cfg_override(cfg, ov[i], &err) < 0)
-			die(EXIT_USAGE, "configuration error: %s", err);
-	if (explicit || access(path, F_OK) == 0)
-		conf_load(cfg, path);
-	return cfg;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -740,28 +660,21 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 } };
-	static char default_path[PATH_TEXT_MAX];
+	/* static: its -o list is still referenced when a config error exits */
+	static struct tool_opts topts;
 	struct greyctl c = { 0 };
 	const struct command *cmd;
-	const char *path = default_path, **ov;
-	size_t nov = 0;
 	unsigned opts = 0;
-	int ch, explicit = 0, nargs, rc;
+	int ch, nargs, rc;
 
+	tool_set_name(PROG);
 	log_open(PROG, 1);	/* the store's warnings go to stderr */
-	snprintf(default_path, sizeof(default_path),
-	    "%s/postern/postern-greyd.conf", SYSCONFDIR);
-	ov = xcalloc((size_t)argc + 1, sizeof(*ov));
+	tool_opts_init(&topts, help_text, "postern-greyd.conf", argc);
 	while ((ch = getopt_long(argc, argv, "c:o:hV", longopts,
 	    NULL)) != -1) {
+		if (tool_opts_take(&topts, ch, optarg))
+			continue;
 		switch (ch) {
-		case 'c':
-			path = optarg;
-			explicit = 1;
-			break;
-		case 'o':
-			ov[nov++] = optarg;
-			break;
 		case 'j':
 			c.json = 1;
 			opts |= OPT_JSON;
@@ -776,14 +689,6 @@ int main(int argc, char **argv)
 			c.spf_domain = optarg;
 			opts |= OPT_SPF;
 			break;
-		case 'h':
-			free(ov);
-			fputs(help_text, stdout);
-			return EXIT_OK;
-		case 'V':
-			free(ov);
-			printf(PROG " %s\n", PACKAGE_VERSION);
-			return EXIT_OK;
 		default:
 			usage(NULL);
 		}
@@ -812,13 +717,14 @@ int main(int argc, char **argv)
 		    cmd->name);
 		usage(NULL);
 	}
-	c.cfg = load_cfg(path, explicit, ov, nov);
-	free(ov);
+	c.cfg = cfg_new(greyctl_defs);
+	(void)tool_cfg_load(EXIT_USAGE, c.cfg, &topts);
+	tool_opts_free(&topts);
 	greyd_cfg_grey(c.cfg, &c.g);
 	c.now = time(NULL);
 	rc = cmd->run(&c, argv + optind + 1, nargs);
 	if (fflush(stdout) != 0 || ferror(stdout))
-		die(EXIT_STORE, "write error on standard output: %s",
+		tool_die(EXIT_STORE, "write error on standard output: %s",
 		    strerror(errno));
 	store_close(&c.store);
 	cfg_unref(&c.cfg);
