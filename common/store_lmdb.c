@@ -73,6 +73,28 @@ static const char *lmdb_err(int rc)
 	return buf;
 }
 
+/* txn_commit - commit a write transaction (which frees it, even
+ * failing): 0, or -1 with LMDB's message */
+static int txn_commit(MDB_txn *txn, const char **err_r)
+{
+	int rc = mdb_txn_commit(txn);
+
+	if (rc != 0) {
+		*err_r = lmdb_err(rc);
+		return -1;
+	}
+	return 0;
+}
+
+/* txn_fail - abort a transaction after the LMDB error rc: -1 with its
+ * message */
+static int txn_fail(MDB_txn *txn, int rc, const char **err_r)
+{
+	mdb_txn_abort(txn);
+	*err_r = lmdb_err(rc);
+	return -1;
+}
+
 /* mkdirs - create path and missing parents, private (0700) */
 static int mkdirs(const char *path)
 {
@@ -278,15 +300,9 @@ static int lmdb_grey(struct store *st, const struct store_grey_in *in,
 	}
 	out->awl_count = (unsigned)count;
 commit:
-	if ((rc = mdb_txn_commit(txn)) != 0) {
-		*err_r = lmdb_err(rc);
-		return -1;
-	}
-	return 0;
+	return txn_commit(txn, err_r);
 fail:
-	mdb_txn_abort(txn);
-	*err_r = lmdb_err(rc);
-	return -1;
+	return txn_fail(txn, rc, err_r);
 }
 
 /* expire_dbi - delete up to batch records unused for max_age */
@@ -402,13 +418,9 @@ static int lmdb_del(struct store *st, enum store_entry_kind kind,
 		return 0;
 	}
 	if (rc != 0)
-		mdb_txn_abort(txn);
-	else
-		rc = mdb_txn_commit(txn);	/* frees txn, even failing */
-	if (rc != 0) {
-		*err_r = lmdb_err(rc);
+		return txn_fail(txn, rc, err_r);
+	if (txn_commit(txn, err_r) < 0)
 		return -1;
-	}
 	mdb_env_sync(s->env, 1);
 	return 1;
 }
@@ -545,15 +557,9 @@ static int lmdb_count_add(struct store *st, const char *bucket,
 		memcpy(v.mv_data, head, (size_t)hl);
 		memcpy((char *)v.mv_data + hl, keys[i], kl);
 	}
-	if ((rc = mdb_txn_commit(txn)) != 0) {
-		*err_r = lmdb_err(rc);
-		return -1;
-	}
-	return 0;
+	return txn_commit(txn, err_r);
 fail:
-	mdb_txn_abort(txn);
-	*err_r = lmdb_err(rc);
-	return -1;
+	return txn_fail(txn, rc, err_r);
 }
 
 /* list_batch - up to BUCKETS_BATCH bucket names after *seek ("" at the
