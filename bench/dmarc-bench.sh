@@ -222,12 +222,24 @@ forget() {
 	pids=("${pids[@]}")
 }
 
-# stop_pid - stop one process we started (TERM, then KILL after 5 s)
+# stop_pid - stop one process we started (TERM, then KILL after 5 s);
+# its exit status in stop_rc (128 + N: killed by signal N)
 stop_pid() {
 	kill -TERM "$1" 2>/dev/null
 	wait_gone "$1" 50 || kill -KILL "$1" 2>/dev/null
 	wait "$1" 2>/dev/null
+	stop_rc=$?
 	forget "$1"
+}
+
+# stop_milter - stop a milter (pid $1, name $2); a crash on the way out
+# becomes a note under the table
+stop_milter() {
+	stop_pid "$1"
+	if [ "$stop_rc" -gt 128 ]; then
+		notes+=("$2 died of signal $((stop_rc - 128)) when stopped with TERM ($3)")
+		say "$2 died of signal $((stop_rc - 128)) when stopped"
+	fi
 }
 
 # free_port - an unused TCP and UDP port on 127.0.0.1
@@ -890,7 +902,7 @@ direct_all() {
 					for path in direct reconnect; do
 						has "$paths" $path && direct_run $path "$name" "$input" "$sock" "$run"
 					done
-					stop_pid "$mpid"
+					stop_milter "$mpid" "$name" "$input $sock run $run"
 				done
 			done
 		done
@@ -914,7 +926,7 @@ chain_start() {
 # chain_stop - stop the chain's milters
 chain_stop() {
 	local p
-	for p in $pf_pids; do stop_pid "$p"; done
+	for p in $pf_pids; do stop_milter "$p" "$(cat "/proc/$p/comm" 2>/dev/null)" "Postfix path, chain $1"; done
 	rm -f "$tmp/dkim.sock" "$tmp/dmarc.sock"
 }
 
@@ -930,12 +942,12 @@ postfix_all() {
 			esac
 			if ! chain_start "$c"; then
 				row postfix "$label" sign unix "$run" - - - - - - "error: did not start"
-				chain_stop
+				chain_stop "$c"
 				continue
 			fi
 			if [ "$run" = 1 ] && [ "$c" != postfix ] && ! postfix_check; then
 				row postfix "$label" sign unix "$run" - - - - - - "CHECK FAILED (dmarc= results at the sink)"
-				chain_stop
+				chain_stop "$c"
 				continue
 			fi
 			if postfix_run; then
@@ -947,7 +959,7 @@ postfix_all() {
 				notes+=("postfix $label run $run: $pf_err; maillog tail: $(tail -n 2 "$tmp/postfix/maillog" | tr '\n' ' ')")
 				say "postfix $label run $run: error: $pf_err"
 			fi
-			chain_stop
+			chain_stop "$c"
 		done
 	done
 }
