@@ -1887,14 +1887,26 @@ enum dkim_outcome dkim_msg_outcome(const struct dkim_msg *m)
 	return nokey ? DKIM_OUT_NOKEY : DKIM_OUT_BADSIG;
 }
 
+static const char *const result_names[] = { "none", "pass", "fail",
+    "neutral", "policy", "temperror", "permerror" };
+
 /* dkim_result_name - RFC 8601 result keyword */
 const char *dkim_result_name(enum dkim_result r)
 {
-	static const char *const names[] = { "none", "pass", "fail",
-	    "neutral", "policy", "temperror", "permerror" };
+	return (size_t)r < sizeof(result_names) / sizeof(result_names[0]) ?
+	    result_names[r] : "permerror";
+}
 
-	return (size_t)r < sizeof(names) / sizeof(names[0]) ? names[r] :
-	    "permerror";
+/* dkim_result_parse - RFC 8601 result keyword (any case) to result */
+int dkim_result_parse(const char *s, enum dkim_result *r_r)
+{
+	for (size_t i = 0; i < sizeof(result_names) / sizeof(result_names[0]);
+	    i++)
+		if (strcasecmp(s, result_names[i]) == 0) {
+			*r_r = (enum dkim_result)i;
+			return 0;
+		}
+	return -1;
 }
 
 /* dkim_outcome_name - for logs */

@@ -12,7 +12,7 @@
  *             dkim_msg_sign, dkim_msg_verify, dkim_msg_results,
  *             dkim_msg_authres, dkim_msg_outcome
  *   parsing   dkim_sig_parse (DKIM-Signature tag list), dkim_canon_parse,
- *             dkim_result_name, dkim_outcome_name
+ *             dkim_result_name, dkim_result_parse, dkim_outcome_name
  * Trust: header fields, bodies, DKIM-Signature values and DNS key records
  *        are hostile peer data.  Every parser is bounded: tag count,
  *        h= entries (DKIM_HNAMES_MAX), signatures examined per message
@@ -241,6 +241,7 @@ enum dkim_outcome dkim_msg_outcome(const struct dkim_msg *m);
 int dkim_msg_authres(const struct dkim_msg *m, struct buf *b);
 
 const char *dkim_result_name(enum dkim_result r);
+int dkim_result_parse(const char *s, enum dkim_result *r_r);
 const char *dkim_outcome_name(enum dkim_outcome o);
 
 /* dkim_keycache_flush - drop parsed public keys (tests, reload) */

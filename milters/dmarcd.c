@@ -297,43 +297,6 @@ static const char *domain_of(const char *addr)
 	return at ? at + 1 : addr;
 }
 
-/* spf_word - an RFC 8601 spf result word */
-static int spf_word(const char *w, enum spf_result *r)
-{
-	static const struct { const char *w; enum spf_result r; } t[] = {
-		{ "none", SPF_NONE }, { "neutral", SPF_NEUTRAL },
-		{ "pass", SPF_PASS }, { "fail", SPF_FAIL },
-		{ "softfail", SPF_SOFTFAIL }, { "temperror", SPF_TEMPERROR },
-		{ "permerror", SPF_PERMERROR },
-	};
-
-	for (size_t i = 0; i < sizeof(t) / sizeof(*t); i++)
-		if (strcmp(w, t[i].w) == 0) {
-			*r = t[i].r;
-			return 0;
-		}
-	return -1;
-}
-
-/* dkim_word - an RFC 8601 dkim result word */
-static int dkim_word(const char *w, enum dkim_result *r)
-{
-	static const struct { const char *w; enum dkim_result r; } t[] = {
-		{ "none", DKIM_RES_NONE }, { "pass", DKIM_RES_PASS },
-		{ "fail", DKIM_RES_FAIL }, { "neutral", DKIM_RES_NEUTRAL },
-		{ "policy", DKIM_RES_POLICY },
-		{ "temperror", DKIM_RES_TEMPERROR },
-		{ "permerror", DKIM_RES_PERMERROR },
-	};
-
-	for (size_t i = 0; i < sizeof(t) / sizeof(*t); i++)
-		if (strcmp(w, t[i].w) == 0) {
-			*r = t[i].r;
-			return 0;
-		}
-	return -1;
-}
-
 /* take_authres - SPF and DKIM results of one trusted header */
 static void take_authres(struct dmsg *d, const struct authres_parsed *p,
     int spf_ok)
@@ -347,7 +310,7 @@ static void take_authres(struct dmsg *d, const struct authres_parsed *p,
 			enum spf_result res;
 			int helo = 0;
 
-			if (spf_word(r->result, &res) < 0)
+			if (spf_result_parse(r->result, &res) < 0)
 				continue;
 			if ((v = authres_find_prop(r, "smtp.mailfrom")) ==
 			    NULL || *v == '\0') {
@@ -367,7 +330,7 @@ static void take_authres(struct dmsg *d, const struct authres_parsed *p,
 			enum dkim_result res;
 			const char *s;
 
-			if (dkim_word(r->result, &res) < 0)
+			if (dkim_result_parse(r->result, &res) < 0)
 				continue;
 			if ((v = authres_find_prop(r, "header.d")) == NULL &&
 			    (v = authres_find_prop(r, "header.i")) != NULL)
@@ -548,8 +511,7 @@ static void gather(struct milter_conn *c, const struct dmarcd_ctx *x,
 		a->spf = d->ar_spf;
 	}
 	verdict_logf(v, "spf", "%s", a->spf_domain ?
-	    (const char *[]){ "none", "neutral", "pass", "fail", "softfail",
-	    "temperror", "permerror" }[a->spf] : "none");
+	    spf_result_name(a->spf) : "none");
 	if (d->dkim) {
 		struct dkim_dns dd = { x->resolver, x->dns_budget_ms };
 		const struct dkim_sig_result *r;
@@ -588,8 +550,6 @@ static void count(struct milter_conn *c, const struct dmarcd_ctx *x,
 	struct dmarc_agg *agg;
 	struct dmarc_agg_row *r;
 	time_t now = time(NULL);
-	static const char *const spfw[] = { "none", "neutral", "pass",
-	    "fail", "softfail", "temperror", "permerror" };
 
 	/* a report row needs the source address: mail with none (local
 	 * submission through non_smtpd_milters) is not reported */
@@ -626,7 +586,7 @@ static void count(struct milter_conn *c, const struct dmarcd_ctx *x,
 		snprintf(r->spf_scope, sizeof(r->spf_scope), "%s",
 		    a->spf_helo ? "helo" : "mfrom");
 		snprintf(r->spf_result, sizeof(r->spf_result), "%s",
-		    spfw[a->spf]);
+		    spf_result_name(a->spf));
 	} else {
 		snprintf(r->spf_scope, sizeof(r->spf_scope), "mfrom");
 		snprintf(r->spf_result, sizeof(r->spf_result), "none");

@@ -691,12 +691,30 @@ static void test_keys(struct dkim_key *rsa, struct dkim_key *ed,
 	ok(dkim_keyfile_check(path, &err) < 0, "missing file: %s", err);
 }
 
+/* result_words - dkim_result_parse is the inverse of dkim_result_name */
+static void result_words(void)
+{
+	enum dkim_result r;
+	int ok_all = 1;
+
+	for (int i = DKIM_RES_NONE; i <= DKIM_RES_PERMERROR; i++)
+		if (dkim_result_parse(dkim_result_name((enum dkim_result)i),
+		    &r) < 0 || r != (enum dkim_result)i)
+			ok_all = 0;
+	ok(ok_all, "every result word parses back to its result");
+	ok(dkim_result_parse("TempError", &r) == 0 &&
+	    r == DKIM_RES_TEMPERROR, "any case");
+	is_int(dkim_result_parse("passed", &r), -1, "unknown word refused");
+	is_int(dkim_result_parse("", &r), -1, "empty word refused");
+}
+
 int main(void)
 {
 	struct dkim_key *rsa = pem_key(rsa2048_pem);
 	struct dkim_key *ed = pem_key(ed25519_pem);
 	const char *rsa_rec = record_of(rsa), *ed_rec = record_of(ed);
 
+	result_words();
 	set_rec("rsa._domainkey.example.com", rsa_rec);
 	set_rec("ed._domainkey.example.com", ed_rec);
 	test_roundtrip(rsa, ed);
