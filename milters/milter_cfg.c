@@ -79,14 +79,21 @@ int milter_cfg_lines(const char *path, milter_line_fn *fn, void *arg,
 	return rc;
 }
 
+/* net_add - an address, a CIDR network, or "localhost" (both loopback
+ * networks); -1 if it is none of them */
+static int net_add(struct cidrlist *l, const char *s)
+{
+	if (strcasecmp(s, "localhost") == 0)
+		return cidrlist_add(l, "127.0.0.0/8") < 0 ||
+		    cidrlist_add(l, "::1") < 0 ? -1 : 0;
+	return cidrlist_add(l, s);
+}
+
 /* net_line - one network of a file */
 static int net_line(void *arg, char *line, const char *path, int lineno,
     const char **err_r)
 {
-	if (strcasecmp(line, "localhost") == 0)
-		return cidrlist_add(arg, "127.0.0.0/8") < 0 ||
-		    cidrlist_add(arg, "::1") < 0 ? -1 : 0;
-	if (cidrlist_add(arg, line) < 0)
+	if (net_add(arg, line) < 0)
 		return fail(err_r, "%s:%d: \"%.100s\" is not an address or "
 		    "CIDR network", path, lineno, line);
 	return 0;
@@ -104,10 +111,7 @@ int milter_cfg_netlist(const struct cfg *cfg, const char *key,
 		if (v[i][0] == '/') {
 			if (milter_cfg_lines(v[i], net_line, l, err_r) < 0)
 				return fail(err_r, "%s: %s", key, *err_r);
-		} else if (strcasecmp(v[i], "localhost") == 0) {
-			cidrlist_add(l, "127.0.0.0/8");
-			cidrlist_add(l, "::1");
-		} else if (cidrlist_add(l, v[i]) < 0) {
+		} else if (net_add(l, v[i]) < 0) {
 			return fail(err_r, "%s: \"%.100s\" is not an address, "
 			    "CIDR network or absolute file name", key, v[i]);
 		}
