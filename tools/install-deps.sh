@@ -14,7 +14,7 @@ PACKAGES="
   python3 python3-yaml
   unbound postfix swaks redis-server postgrey
   postfix-policyd-spf-python
-  miltertest opendkim opendkim-tools python3-dkim python3-nacl
+  miltertest opendkim opendkim-tools opendmarc python3-dkim python3-nacl
   libmail-dkim-perl
   publicsuffix
   procps iproute2 ca-certificates
