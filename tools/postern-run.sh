@@ -10,10 +10,16 @@ set -u
 bdir=${1:-.}
 spfd="$bdir/policyd/postern-spfd"
 greyd="$bdir/policyd/postern-greyd"
+dkim="$bdir/milters/postern-dkim"
+dmarc="$bdir/milters/postern-dmarc"
 spf_listen=inet:127.0.0.1:10040
 grey_listen=inet:127.0.0.1:10023
+# the milters' defaults are unix sockets inside Postfix's chroot, which
+# need the systemd units' directory; here they listen on loopback
+dkim_listen=inet:127.0.0.1:8891
+dmarc_listen=inet:127.0.0.1:8893
 
-for d in "$spfd" "$greyd"; do
+for d in "$spfd" "$greyd" "$dkim" "$dmarc"; do
 	[ -x "$d" ] || { echo "postern-run: $d not built" >&2; exit 1; }
 done
 
@@ -28,6 +34,11 @@ trap 'stop; exit 0' INT TERM
 "$spfd" -f -o listen=$spf_listen &
 pids="$pids $!"
 "$greyd" -f -o listen=$grey_listen &
+pids="$pids $!"
+"$dkim" -f -o listen=$dkim_listen &
+pids="$pids $!"
+# SPF checked in the milter: the chain the README documents
+"$dmarc" -f -o listen=$dmarc_listen -o spf_self_validate=yes &
 pids="$pids $!"
 
 # give each daemon a moment to bind (or fail)
@@ -54,6 +65,9 @@ smtpd_recipient_restrictions =
     check_policy_service ${spf_listen},
     check_policy_service ${grey_listen}
 smtpd_policy_service_timeout = 100s
+smtpd_milters = ${dkim_listen}, ${dmarc_listen}
+non_smtpd_milters = ${dkim_listen}
+milter_default_action = accept
 #
 # then: postfix reload.  Press Ctrl-C here to stop postern.
 # ---------------------------------------------------------------------
