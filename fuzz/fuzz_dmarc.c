@@ -15,7 +15,10 @@
  *  - a From: address, when found, is "local@domain" with the domain
  *    lower case and inside the buffer;
  *  - evaluation ends with a result and, on pass, no disposition; no
- *    more than 3 * DMARC_WALK_MAX lookups for one message.
+ *    more than 3 * DMARC_WALK_MAX lookups for one message;
+ *  - Public Suffix List lookups of the From value (as a name) answer a
+ *    suffix of it (Debian's list, when installed; RFC 7489 mode then
+ *    evaluates with it).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -24,6 +27,7 @@
 
 #include "dmarc.h"
 #include "mailaddr.h"
+#include "psl.h"
 #include "xalloc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -77,6 +81,27 @@ static void check_record(const struct dmarc_record *r)
 	}
 }
 
+/* the_psl - Debian's list, loaded once (NULL when not installed) */
+static const struct psl *the_psl(void)
+{
+	static struct psl *p;
+	static int tried;
+	const char *err;
+
+	if (!tried) {
+		tried = 1;
+		p = psl_load(PSL_DEBIAN_PATH, &err);
+	}
+	return p;
+}
+
+/* check_suffix - s is NULL or a suffix of name */
+static void check_suffix(const char *name, const char *s)
+{
+	if (s)
+		CHECK(s >= name && s <= name + strlen(name));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	enum dmarc_mode mode;
@@ -106,6 +131,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(why != NULL);
 	}
 
+	/* the From value as a name, through the PSL */
+	if (the_psl() && flen < 1024) {
+		char *name = xmalloc(flen + 1);
+
+		memcpy(name, in, flen);
+		name[flen] = '\0';
+		check_suffix(name, psl_public_suffix(the_psl(), name));
+		check_suffix(name, psl_org_domain(the_psl(), name));
+		free(name);
+	}
+
 	/* the record: the part after the NUL, or all of it */
 	if (nul) {
 		in = nul + 1;
@@ -119,10 +155,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(u.domain > u.addr && u.domain[-1] == '@');
 
 	/* an evaluation where every record is this one (RFC 7489 mode
-	 * would need the PSL: it then uses the From domain itself) */
+	 * without the PSL uses the From domain itself) */
 	if (m.addr[0] && rest < 4096) {
 		struct fz f = { in, rest, 0 };
-		struct dmarc_opts o = { mode, NULL, lookup, &f, NULL, NULL };
+		struct dmarc_opts o = { mode, the_psl(), lookup, &f, NULL,
+		    NULL };
 		struct dmarc *d = dmarc_new(&o);
 		struct dmarc_eval *ev = xmalloc(sizeof(*ev));
 		struct dmarc_auth a;
