@@ -9,7 +9,7 @@ PACKAGES="
   build-essential autoconf automake libtool pkg-config
   libevent-dev libc-ares-dev libspf2-dev liblmdb-dev libhiredis-dev
   libpcre2-dev libssl-dev libmilter-dev
-  zlib1g-dev libxml2-utils
+  zlib1g-dev libxml2-utils libmaxminddb-dev mmdb-bin
   clang libclang-rt-14-dev
   python3 python3-yaml
   unbound postfix swaks redis-server postgrey
