@@ -65,10 +65,24 @@ struct added {
 	char *value;
 };
 
+enum edit_kind { EDIT_CHG, EDIT_INS, EDIT_ADDRCPT, EDIT_DELRCPT };
+
+struct edit {
+	enum edit_kind kind;
+	int index;			/* occurrence, position, NOTIFY=NEVER */
+	char *name;			/* header name or recipient */
+	char *value;			/* NULL: delete */
+};
+
 struct milter_conn_priv {
 	struct gen *gen;
+	struct edit *edits;
+	size_t nedits, edit_bytes;
+	struct buf newbody;
+	int has_newbody;
 	unsigned long pflags;		/* protocol flags we negotiated */
 	int leadspc;			/* header values keep their space */
+	unsigned long negotiated;	/* SMFIF_* actions agreed */
 	int hdr_over;			/* a header limit was crossed */
 	int in_msg;
 	struct added added[MILTER_ADDED_MAX];
@@ -211,6 +225,20 @@ static void added_clear(struct milter_conn_priv *p)
 	p->added_bytes = 0;
 }
 
+/* edits_clear - forget the edits queued for this message */
+static void edits_clear(struct milter_conn_priv *p)
+{
+	for (size_t i = 0; i < p->nedits; i++) {
+		free(p->edits[i].name);
+		free(p->edits[i].value);
+	}
+	XFREE(&p->edits);
+	p->nedits = p->edit_bytes = 0;
+	if (p->has_newbody)
+		buf_free(&p->newbody);
+	p->has_newbody = 0;
+}
+
 /* msg_reset - free the message's state: after eom, on abort, at close,
  * before a new MAIL FROM */
 static void msg_reset(struct milter_conn *c)
@@ -236,6 +264,7 @@ static void msg_reset(struct milter_conn *c)
 	set_peer(&c->auth_type, "");
 	set_peer(&c->queue_id, "NOQUEUE");
 	added_clear(p);
+	edits_clear(p);
 	p->hdr_over = 0;
 	p->in_msg = 0;
 }
@@ -299,6 +328,94 @@ int milter_add_header(struct milter_conn *c, const char *name,
 	p->nadded++;
 	p->added_bytes += n;
 	return 0;
+}
+
+/* edit_add - queue one edit; -1 over the limits */
+static int edit_add(struct milter_conn *c, enum edit_kind kind, int index,
+    const char *name, const char *value)
+{
+	struct milter_conn_priv *p = c->priv;
+	size_t n = strlen(name) + (value ? strlen(value) : 0) + 8;
+
+	if (p->nedits == MILTER_EDITS_MAX ||
+	    p->edit_bytes + n > MILTER_EDITS_BYTES)
+		return -1;
+	if ((p->nedits & (p->nedits - 1)) == 0)
+		p->edits = xrealloc(p->edits, (p->nedits ? p->nedits * 2 : 1) *
+		    sizeof(*p->edits));
+	p->edits[p->nedits].kind = kind;
+	p->edits[p->nedits].index = index;
+	p->edits[p->nedits].name = xstrdup(name);
+	p->edits[p->nedits].value = value ? xstrdup(value) : NULL;
+	p->nedits++;
+	p->edit_bytes += n;
+	return 0;
+}
+
+/* milter_chg_header - change or remove a field at end of message */
+int milter_chg_header(struct milter_conn *c, const char *name,
+    int occurrence, const char *value)
+{
+	return occurrence < 1 ? -1 :
+	    edit_add(c, EDIT_CHG, occurrence, name, value);
+}
+
+/* milter_ins_header - insert a field at end of message */
+int milter_ins_header(struct milter_conn *c, int index, const char *name,
+    const char *value)
+{
+	return index < 0 || value == NULL ? -1 :
+	    edit_add(c, EDIT_INS, index, name, value);
+}
+
+/* milter_add_rcpt - add a recipient at end of message */
+int milter_add_rcpt(struct milter_conn *c, const char *rcpt,
+    int notify_never)
+{
+	if (!(core.desc->actions & MILTER_ACT_RCPT))
+		return -1;
+	return edit_add(c, EDIT_ADDRCPT, notify_never, rcpt, NULL);
+}
+
+/* milter_del_rcpt - remove a recipient at end of message */
+int milter_del_rcpt(struct milter_conn *c, const char *rcpt)
+{
+	if (!(core.desc->actions & MILTER_ACT_RCPT))
+		return -1;
+	return edit_add(c, EDIT_DELRCPT, 0, rcpt, NULL);
+}
+
+/* milter_replace_body - the new body, sent at end of message */
+int milter_replace_body(struct milter_conn *c, struct buf *body)
+{
+	struct milter_conn_priv *p = c->priv;
+
+	if (!(core.desc->actions & MILTER_ACT_BODY))
+		return -1;
+	if (p->has_newbody)
+		buf_free(&p->newbody);
+	p->newbody = *body;
+	p->has_newbody = 1;
+	buf_init(body, body->max);
+	return 0;
+}
+
+/* milter_ctx_get - a reference to the current generation's context */
+void *milter_ctx_get(void **ref_r)
+{
+	struct gen *g = gen_current();
+
+	*ref_r = g;
+	return g->ctx;
+}
+
+/* milter_ctx_put - release milter_ctx_get's reference */
+void milter_ctx_put(void **ref_r)
+{
+	struct gen *g = *ref_r;
+
+	*ref_r = NULL;
+	gen_unref(&g);
 }
 
 /* milter_cfg - the connection's config snapshot */
@@ -468,6 +585,71 @@ static int insert_header(SMFICTX *ctx, struct milter_conn *c,
 	return 0;
 }
 
+/* raw_value - an edit's value for the MTA: CRLF and CR become LF; with
+ * SMFIP_HDR_LEADSPC it goes as is, without it one leading space is
+ * dropped (the MTA puts one back) */
+static void raw_value(const char *v, int leadspc, struct buf *out)
+{
+	buf_reset(out);
+	if (!leadspc && *v == ' ')
+		v++;
+	for (; *v; v++) {
+		if (*v == '\r') {
+			if (v[1] != '\n')
+				buf_appendc(out, '\n');
+			continue;
+		}
+		buf_appendc(out, *v);
+	}
+}
+
+/* apply_edits - the daemon's queued edits, in order */
+static void apply_edits(SMFICTX *ctx, struct milter_conn *c)
+{
+	struct milter_conn_priv *p = c->priv;
+	struct buf tmp;
+	int rc = MI_SUCCESS;
+
+	buf_init(&tmp, MILTER_EDITS_BYTES + 16);
+	for (size_t i = 0; i < p->nedits; i++) {
+		struct edit *e = &p->edits[i];
+
+		switch (e->kind) {
+		case EDIT_CHG:
+			if (e->value)
+				raw_value(e->value, p->leadspc, &tmp);
+			rc = smfi_chgheader(ctx, e->name, e->index,
+			    e->value ? tmp.data : NULL);
+			break;
+		case EDIT_INS:
+			raw_value(e->value, p->leadspc, &tmp);
+			rc = smfi_insheader(ctx, e->index, e->name, tmp.data);
+			break;
+		case EDIT_ADDRCPT:
+			if (e->index && (p->negotiated & SMFIF_ADDRCPT_PAR))
+				rc = smfi_addrcpt_par(ctx, e->name,
+				    (char *)"NOTIFY=NEVER");
+			else
+				rc = smfi_addrcpt(ctx, e->name);
+			break;
+		case EDIT_DELRCPT:
+			rc = smfi_delrcpt(ctx, e->name);
+			break;
+		}
+		if (rc != MI_SUCCESS)
+			log_warn("%s: edit %d of %s failed", c->queue_id,
+			    (int)e->kind, e->name);
+	}
+	buf_free(&tmp);
+	if (p->has_newbody) {
+		const unsigned char *d = (const unsigned char *)p->newbody.data;
+
+		if (smfi_replacebody(ctx, (unsigned char *)d,
+		    (int)p->newbody.len) != MI_SUCCESS)
+			log_warn("%s: replacing the body failed", c->queue_id);
+	}
+}
+
 /* apply_eom - the verdict of the message into smfi_* calls */
 static sfsistat apply_eom(SMFICTX *ctx, struct milter_conn *c,
     struct verdict *v)
@@ -487,6 +669,7 @@ static sfsistat apply_eom(SMFICTX *ctx, struct milter_conn *c,
 	removed = remove_our_authres(ctx, c);
 	if (removed)
 		verdict_logf(v, "authres_removed", "%zu", removed);
+	apply_edits(ctx, c);
 	/* inserted at index 0 each: last first, so they keep their order:
 	 * the daemon's own headers, then the verdict's */
 	buf_init(&tmp, MILTER_ADDED_BYTES + VERDICT_HEADER_MAX * 2);
@@ -514,6 +697,18 @@ static sfsistat apply_eom(SMFICTX *ctx, struct milter_conn *c,
 
 /* --------------------------------------------------------- callbacks */
 
+/* desc_actions - the SMFIF_* flags the daemon's actions need */
+static unsigned long desc_actions(void)
+{
+	unsigned long f = 0;
+
+	if (core.desc->actions & MILTER_ACT_RCPT)
+		f |= SMFIF_ADDRCPT | SMFIF_DELRCPT | SMFIF_ADDRCPT_PAR;
+	if (core.desc->actions & MILTER_ACT_BODY)
+		f |= SMFIF_CHGBODY;
+	return f;
+}
+
 /* mlfi_negotiate - actions and steps; no replies where we have none to
  * give; header values with their leading space; our macro lists */
 static sfsistat mlfi_negotiate(SMFICTX *ctx, unsigned long f0,
@@ -529,7 +724,8 @@ static sfsistat mlfi_negotiate(SMFICTX *ctx, unsigned long f0,
 	(void)f2;
 	(void)f3;
 	*pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE |
-	    SMFIF_SETSYMLIST);
+	    SMFIF_SETSYMLIST | desc_actions());
+	c->priv->negotiated = *pf0;
 	/*
 	 * DATA is neither skipped nor left unanswered, though we do nothing
 	 * at DATA: Postfix's smtpd sends the unanswered envelope steps (and
@@ -1051,6 +1247,7 @@ int milter_main(int argc, char **argv, const struct milter_desc *desc)
 	int rc, busy;
 
 	core.desc = desc;
+	smfi.xxfi_flags |= desc_actions();
 	log_open(desc->name, 1);
 	if (daemon_parse_args(argc, argv, desc->name, &core.args) > 0)
 		return 0;
@@ -1098,6 +1295,8 @@ int milter_main(int argc, char **argv, const struct milter_desc *desc)
 	if (smfi_register(smfi) != MI_SUCCESS)
 		log_fatal("smfi_register failed");
 	open_listener(cfg);
+	if (desc->start && desc->start(ctx, cfg, &err) < 0)
+		log_fatal("%s", err);
 	if (*cfg_str(cfg, "metrics_listen")) {
 		if ((core.mbase = event_base_new()) == NULL)
 			log_fatal("event_base_new failed");
@@ -1131,6 +1330,8 @@ int milter_main(int argc, char **argv, const struct milter_desc *desc)
 			log_fatal("cannot start the metrics thread");
 		core.mthread_on = 1;
 	}
+	if (desc->run)
+		desc->run();
 	log_info("%s %s started", desc->name, PACKAGE_VERSION);
 	rc = smfi_main();
 	log_info("stopping: %zu connection(s) open",
@@ -1138,6 +1339,8 @@ int milter_main(int argc, char **argv, const struct milter_desc *desc)
 	wait_idle(cfg_int(core.cur->cfg, "shutdown_timeout"));
 	busy = __atomic_load_n(&core.conns, __ATOMIC_ACQUIRE) > 0;
 	__atomic_store_n(&core.stopping, 1, __ATOMIC_RELEASE);
+	if (desc->stop)
+		desc->stop();
 	pthread_join(core.sthread, NULL);
 	if (core.mthread_on) {
 		event_base_loopbreak(core.mbase);

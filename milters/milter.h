@@ -79,6 +79,7 @@
 
 #include <stddef.h>
 
+#include "buf.h"
 #include "cfg.h"
 #include "inet.h"
 #include "metrics.h"
@@ -154,6 +155,9 @@ struct milter_conn {
 #define MILTER_SKIP_HELO	0x1	/* milter_desc.skip_steps */
 #define MILTER_SKIP_RCPT	0x2
 
+#define MILTER_ACT_RCPT		0x1	/* milter_desc.actions: add/del rcpt */
+#define MILTER_ACT_BODY		0x2	/* replace the body */
+
 struct milter_desc {
 	const char *name;		/* "postern-dkim" */
 	const struct cfg_def *defs;	/* with MILTER_CFG_DEFS, DAEMON_... */
@@ -195,6 +199,18 @@ struct milter_desc {
 	 * per MTA connection, with the context of that moment.
 	 */
 	int (*skip_body)(void *ctx);
+	/* MILTER_ACT_*: edits beyond headers the daemon may make */
+	unsigned long actions;
+	/*
+	 * Optional extra service in the same process (postern-checks'
+	 * policy listener): start is called as root after the milter
+	 * socket is bound, with the first context (bind here; -1 with
+	 * *err_r is fatal); run after privileges are dropped (start
+	 * threads); stop at shutdown, before the context is freed.
+	 */
+	int (*start)(void *ctx, const struct cfg *cfg, const char **err_r);
+	void (*run)(void);
+	void (*stop)(void);
 };
 
 int milter_main(int argc, char **argv, const struct milter_desc *desc);
@@ -235,6 +251,39 @@ void milter_domains_free(struct milter_domains *d);
  */
 int milter_add_header(struct milter_conn *c, const char *name,
     const char *value);
+/*
+ * Edits of the message, queued during eom and applied by the core at end
+ * of message in the order queued, before headers are added (and only
+ * when the verdict keeps the message).  Values are the raw text after
+ * the colon (not folded; CRLF or LF line breaks).
+ *   milter_chg_header   the occurrence-th (from 1) field called name:
+ *                       new value, or removed with value NULL
+ *   milter_ins_header   a field inserted at index (0 = top; Postfix
+ *                       counts its own Received: header, see DESIGN.md)
+ *   milter_add_rcpt     a recipient ("<user@domain>"), with NOTIFY=NEVER
+ *                       when notify_never and the MTA allows parameters
+ *   milter_del_rcpt     a recipient as the MTA gave it
+ *   milter_replace_body the whole new body (CRLF lines); takes body
+ * -1 over MILTER_EDITS_MAX / MILTER_EDITS_BYTES or without the action
+ * (milter_desc.actions).
+ */
+#define MILTER_EDITS_MAX	1000
+#define MILTER_EDITS_BYTES	(1024 * 1024)
+int milter_chg_header(struct milter_conn *c, const char *name,
+    int occurrence, const char *value);
+int milter_ins_header(struct milter_conn *c, int index, const char *name,
+    const char *value);
+int milter_add_rcpt(struct milter_conn *c, const char *rcpt,
+    int notify_never);
+int milter_del_rcpt(struct milter_conn *c, const char *rcpt);
+int milter_replace_body(struct milter_conn *c, struct buf *body);
+/*
+ * milter_ctx_get - a reference to the current context for code outside
+ * the MTA connections (the extra service); release with milter_ctx_put
+ */
+void *milter_ctx_get(void **ref_r);
+void milter_ctx_put(void **ref_r);
+
 /* milter_cfg - the config snapshot of the connection's context */
 const struct cfg *milter_cfg(const struct milter_conn *c);
 /* milter_metrics - the process's metrics (counters are thread-safe) */
