@@ -7,7 +7,8 @@
  * Public: rbl_new, rbl_free, rbl_add_site, rbl_sites,
  *         rbl_check_sync, rbl_check_start, rbl_check_cancel,
  *         rbl_result_free, rbl_result_log, rbl_reply_expand,
- *         rbl_filter_parse, rbl_filter_match (also greyd's DNSWL).
+ *         rbl_filter_parse, rbl_filter_match (also greyd's DNSWL),
+ *         rbl_domain_norm.
  *
  * Site syntax (postscreen_dnsbl_sites): "zone[=filter][*weight]".
  *   filter: four octets, each N or [N..M;N;...], e.g. 127.0.0.[2..11];
@@ -31,8 +32,14 @@
  * Trust: names are built from peer data (HELO, addresses); answers come
  *   from the network: only A records with the right owner count, TXT
  *   text is cut at RBL_TXT_MAX and made printable before use.
- * Errors: rbl_add_site -1 with *err_r on a bad spec (cfg_error style);
- *   lookups never fail, they end with a result.
+ * Errors: rbl_add_site -1 with *err_r on a bad spec ("\"SPEC\": why";
+ *   the text lives in the rbl until its next rbl_add_site); lookups
+ *   never fail, they end with a result.
+ * Ownership: the rbl is read-only once its sites are added and may be
+ *   shared by threads; it must outlive every check and result made
+ *   with it (hits[].zone and timeouts[] point into it).  A result owns
+ *   its hits' txt: rbl_result_free.  A SERVFAIL or malformed answer is
+ *   counted like a timeout (listed in timeouts: "no usable answer").
  */
 #ifndef POSTERN_RBL_H
 #define POSTERN_RBL_H
@@ -46,6 +53,15 @@
 #define RBL_SITES_MAX	64
 #define RBL_TXT_MAX	256
 #define RBL_HITS_MAX	RBL_SITES_MAX
+#define RBL_SPEC_MAX	512	/* one site spec */
+#define RBL_FILTER_MAX	128	/* its "=d.d.d.d" part */
+#define RBL_WEIGHT_MAX	1000	/* |weight| */
+#define RBL_REJECT_CODE	554	/* $rbl_code: Postfix's maps_rbl_reject_code */
+/* Postfix's default_rbl_reply */
+#define RBL_REPLY_DEFAULT "$rbl_code Service unavailable; $rbl_class " \
+	"[$rbl_what] blocked using $rbl_domain${rbl_reason?; $rbl_reason}"
+#define RBL_STR_(x)	#x
+#define RBL_STR(x)	RBL_STR_(x)
 
 struct dns_resolver;
 struct dns_client;
@@ -93,12 +109,19 @@ int rbl_add_site(struct rbl *r, enum rbl_kind kind, const char *spec,
     const char **err_r);
 size_t rbl_sites(const struct rbl *r);
 
-/* blocking, any thread: the whole check within the time limit */
+/* blocking, any thread: the whole check within the time limit; out is
+ * the caller's (rbl_result_free it) */
 void rbl_check_sync(const struct rbl *r, struct dns_resolver *res,
     const struct rbl_facts *f, struct rbl_result *out);
 
-/* on an event loop: cb is called once with the result (not if
- * cancelled); the facts are copied */
+/*
+ * On an event loop: cb is called once with the result, always from the
+ * loop (never inside rbl_check_start), not at all once cancelled; the
+ * facts are copied.  The check and res are freed when cb returns: to
+ * keep the result, "*mine = *res; memset(res, 0, sizeof(*res));" and
+ * rbl_result_free(mine) later.  chk is invalid after the callback;
+ * rbl_check_cancel is a no-op on NULL and from inside the callback.
+ */
 typedef void rbl_done_fn(void *arg, struct rbl_result *res);
 struct rbl_check;
 struct rbl_check *rbl_check_start(const struct rbl *r, struct dns_client *c,
@@ -106,8 +129,9 @@ struct rbl_check *rbl_check_start(const struct rbl *r, struct dns_client *c,
     void *arg);
 void rbl_check_cancel(struct rbl_check *chk);
 
+/* frees the texts; a zeroed result may be freed too */
 void rbl_result_free(struct rbl_result *res);
-/* " rbl=zen.example:127.0.0.2:3,wl.example:127.0.0.5:-2 rbl_score=1"
+/* appends " rbl=zen.example:127.0.0.2:3,wl.example:127.0.0.5:-2 rbl_score=1"
  * plus " rbl_timeout=slow.example" when any */
 void rbl_result_log(const struct rbl_result *res, struct buf *out);
 
@@ -117,8 +141,12 @@ void rbl_result_log(const struct rbl_result *res, struct buf *out);
  * "Sender address", "Header address"), $rbl_what, $rbl_domain,
  * $rbl_reason (TXT, or empty), ${rbl_reason?TEXT} (TEXT when there is a
  * TXT, "$rbl_reason" inside expanded), $client_address, $helo_name,
- * $rbl_score; ${name} as $name.  Unknown macros stay as written.
- * Output printable ASCII, cut at max.
+ * $rbl_score, $rbl_code (RBL_REJECT_CODE); ${name} and $(name) as
+ * $name; ${name?TEXT}, ${name:TEXT}, ${name?{T1}:{T2}} as Postfix
+ * (TEXT expanded, two levels deep); "$$" is "$".  Unknown macros stay
+ * as written.  Appends at most max bytes, printable ASCII only (other
+ * bytes become '?').  A milter handing it to smfi_setreply must still
+ * double any '%'.  TXT texts are fetched for positive-weight hits only.
  */
 void rbl_reply_expand(const char *tmpl, const struct rbl_result *res,
     const char *client_address, const char *helo, struct buf *out,
@@ -128,5 +156,9 @@ void rbl_reply_expand(const char *tmpl, const struct rbl_result *res,
  * record (4 bytes, network order); greyd's DNSWL uses these */
 int rbl_filter_parse(const char *s, struct rbl_filter *f);
 int rbl_filter_match(const struct rbl_filter *f, const uint8_t a[4]);
+
+/* a HELO name or domain as queried (lower case, no final dot), -1 when
+ * it is not queried (see Names above); out has DNS_NAME_MAX + 1 bytes */
+int rbl_domain_norm(const char *in, char *out);
 
 #endif
