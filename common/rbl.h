@@ -54,7 +54,7 @@
 #define RBL_TXT_MAX	256
 #define RBL_HITS_MAX	RBL_SITES_MAX
 #define RBL_SPEC_MAX	512	/* one site spec */
-#define RBL_FILTER_MAX	128	/* its "=d.d.d.d" part */
+#define RBL_FILTER_MAX	256	/* its "=d.d.d.d" part */
 #define RBL_WEIGHT_MAX	1000	/* |weight| */
 #define RBL_REJECT_CODE	554	/* $rbl_code: Postfix's maps_rbl_reject_code */
 /* Postfix's default_rbl_reply */

@@ -69,6 +69,7 @@
 #include "policy_cfg.h"
 #include "policy_server.h"
 #include "policy_verdict.h"
+#include "rbl.h"
 #include "spf_async.h"
 #include "spfengine.h"
 #include "store.h"
@@ -95,11 +96,10 @@ static const struct cfg_def greyd_defs[] = {
 static char errbuf[ERRBUF_SIZE];
 
 /* one DNS whitelist: zone, and the answers that count (postscreen
- * syntax, one bit per value of each octet) */
+ * syntax, parsed and matched by rbl.c) */
 struct dnswl {
 	char *zone;
-	int filtered;
-	unsigned char octet[4][32];
+	struct rbl_filter filter;
 };
 
 /* rdns_whitelist: exact names, ".suffixes", and regexes (greywl) */
@@ -214,66 +214,6 @@ static const char *cfg_error(const char *key, const char *value,
 	return errbuf;
 }
 
-/* octet_number - a decimal 0..255 of exactly n characters; -1 if not */
-static int octet_number(const char *s, size_t n)
-{
-	int v = 0;
-
-	if (n == 0 || n > 3)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		if (!isdigit((unsigned char)s[i]))
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v <= 255 ? v : -1;
-}
-
-/* octet_range - "N" or "N..M" into the bit set; -1 if malformed */
-static int octet_range(const char *s, size_t n, unsigned char bits[32])
-{
-	const char *dots = NULL;
-	int lo, hi;
-
-	for (size_t i = 0; i + 1 < n; i++)
-		if (s[i] == '.' && s[i + 1] == '.') {
-			dots = s + i;
-			break;
-		}
-	if (dots == NULL)
-		lo = hi = octet_number(s, n);
-	else {
-		lo = octet_number(s, (size_t)(dots - s));
-		hi = octet_number(dots + 2, (size_t)(s + n - dots - 2));
-	}
-	if (lo < 0 || hi < 0 || lo > hi)
-		return -1;
-	for (int v = lo; v <= hi; v++)
-		bits[v / 8] |= (unsigned char)(1u << (v % 8));
-	return 0;
-}
-
-/* octet_parse - one octet of a filter: N, or [N..M;N;...] */
-static int octet_parse(const char *s, size_t n, unsigned char bits[32])
-{
-	if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
-		const char *p = s + 1, *end = s + n - 1;
-
-		if (p == end)
-			return -1;
-		while (p <= end) {
-			const char *semi = memchr(p, ';', (size_t)(end - p));
-			const char *stop = semi ? semi : end;
-
-			if (octet_range(p, (size_t)(stop - p), bits) < 0)
-				return -1;
-			p = stop + 1;
-		}
-		return 0;
-	}
-	return octet_number(s, n) < 0 ? -1 : octet_range(s, n, bits);
-}
-
 /* dnswl_parse - "ZONE[=FILTER]" (postscreen_dnsbl_sites syntax without
  * weights: FILTER is four octets, each N or [N..M;N;...]) */
 static int dnswl_parse(const char *spec, struct dnswl *w,
@@ -293,50 +233,26 @@ static int dnswl_parse(const char *spec, struct dnswl *w,
 		*err_r = cfg_error("dnswl", spec, "not a DNS zone name");
 		return -1;
 	}
-	if (eq == NULL)
-		return 0;
-	w->filtered = 1;
-	{
-		const char *p = eq + 1;
-
-		if (strchr(p, '*')) {
-			*err_r = cfg_error("dnswl", spec, "weights (*N) are "
-			    "not used here: any listed client passes");
-			return -1;
-		}
-		for (int i = 0; i < 4; i++) {
-			const char *dot = p;
-			int depth = 0;
-
-			/* the octet ends at a '.' outside brackets */
-			for (; *dot && (depth || *dot != '.'); dot++)
-				depth += *dot == '[' ? 1 : *dot == ']' ? -1 : 0;
-			if ((i < 3) != (*dot == '.') || octet_parse(p,
-			    (size_t)(dot - p), w->octet[i]) < 0) {
-				*err_r = cfg_error("dnswl", spec, "filter is "
-				    "not like 127.0.[0..255].[1;2..3]");
-				return -1;
-			}
-			p = *dot ? dot + 1 : dot;
-		}
+	if (eq && strchr(eq, '*')) {
+		*err_r = cfg_error("dnswl", spec, "weights (*N) are not used "
+		    "here: any listed client passes");
+		return -1;
+	}
+	if (rbl_filter_parse(eq ? eq + 1 : NULL, &w->filter) < 0) {
+		*err_r = cfg_error("dnswl", spec, "filter is not like "
+		    "127.0.[0..255].[1;2..3]");
+		return -1;
 	}
 	return 0;
 }
 
 /* dnswl_match - does an A record of the zone count as listed?  Without
  * a filter: any 127.0.0.0/8 address but 127.0.0.255 (dnswl.org's "you
- * query too much" code, which must not whitelist everybody) */
+ * query too much" code, which must not whitelist everybody) and
+ * 127.255.255.0/24 (list error codes); rbl_filter_match decides */
 static int dnswl_match(const struct dnswl *w, const struct ipaddr *a)
 {
-	if (a->family != AF_INET)
-		return 0;
-	if (!w->filtered)
-		return a->a[0] == 127 && !(a->a[1] == 0 && a->a[2] == 0 &&
-		    a->a[3] == 255);
-	for (int i = 0; i < 4; i++)
-		if (!(w->octet[i][a->a[i] / 8] & (1u << (a->a[i] % 8))))
-			return 0;
-	return 1;
+	return a->family == AF_INET && rbl_filter_match(&w->filter, a->a);
 }
 
 /* rdns_free - release the patterns */
