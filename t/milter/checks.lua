@@ -1,0 +1,203 @@
+-- checks.lua - one message through postern-checks and the milter effects
+-- of its header_checks / body_checks actions, as miltertest sees them.
+--
+-- Variables (all but SOCKET and HDRS optional):
+--   SOCKET, HDRS, BODY, IP, HOST, HELO, FROM, LABEL, TIMEOUT, QID (macro i)
+--   RCPTS      recipients, comma-separated ("<a@x>,<b@y>")
+--   EXPECT     accept | reject | tempfail | discard | quarantine
+--   REPLY_CODE, REPLY_ESC, REPLY_TEXT  the SMTP reply (MT_SMTPREPLY;
+--              miltertest records it at EOM only)
+--   CHECK1 .. CHECK40  one eom_check each: "OP|arg|arg|arg", OP one of
+--              HDRADD HDRCHANGE HDRDELETE HDRINSERT RCPTADD RCPTDELETE
+--              BODYCHANGE QUARANTINE; "!OP|..." must NOT have happened;
+--              args %-escaped (%20 for a leading space, %0D%0A...);
+--              "BODYFILE|path": the body was replaced by that file's
+--              bytes; "NOEDITS": no header, recipient or body edit and
+--              no quarantine
+-- Output: lib.lua's ("ok - ...", "reply<TAB>LETTER", "stage<TAB>...").
+local okl, err = pcall(dofile, MT_LIB)
+if not okl then
+	print("error\tcannot load " .. tostring(MT_LIB) .. ": " .. tostring(err))
+	os.exit(2)
+end
+
+local OPS = {
+	HDRADD = MT_HDRADD, HDRCHANGE = MT_HDRCHANGE,
+	HDRDELETE = MT_HDRDELETE, HDRINSERT = MT_HDRINSERT,
+	RCPTADD = MT_RCPTADD, RCPTDELETE = MT_RCPTDELETE,
+	BODYCHANGE = MT_BODYCHANGE, QUARANTINE = MT_QUARANTINE,
+}
+
+local function split(s, sep)
+	local out = {}
+	for part in (s .. sep):gmatch("(.-)" .. sep:gsub("%p", "%%%0")) do
+		out[#out + 1] = part
+	end
+	return out
+end
+
+local function cont(conn, ret, what)
+	if ret ~= nil then
+		error(what .. " failed: " .. tostring(ret))
+	end
+	return mt.getreply(conn) == SMFIR_CONTINUE
+end
+
+-- send - the message with every recipient of RCPTS; (reply, stage)
+local function send(conn, m, rcpts)
+	local r = mt.negotiate(conn, nil, nil, nil)
+	if r ~= nil then
+		error("mt.negotiate failed: " .. tostring(r))
+	end
+	local function skip(opt)
+		return mt.test_option(conn, opt)
+	end
+	if not skip(SMFIP_NOCONNECT) then
+		mt.macro(conn, SMFIC_CONNECT, "j", "mx.test.example")
+		if not cont(conn, mt.conninfo(conn, m.host, m.ip),
+		    "mt.conninfo") then
+			return mt.getreply(conn), "connect"
+		end
+	end
+	if not skip(SMFIP_NOHELO) then
+		if not cont(conn, mt.helo(conn, m.helo), "mt.helo") then
+			return mt.getreply(conn), "helo"
+		end
+	end
+	if not skip(SMFIP_NOMAIL) then
+		mt.macro(conn, SMFIC_MAIL, "i", QID or "4CHK1A2B3C")
+		if not cont(conn, mt.mailfrom(conn, m.from), "mt.mailfrom") then
+			return mt.getreply(conn), "mail"
+		end
+	end
+	if not skip(SMFIP_NORCPT) then
+		for _, rc in ipairs(rcpts) do
+			if not cont(conn, mt.rcptto(conn, rc), "mt.rcptto") then
+				return mt.getreply(conn), "rcpt"
+			end
+		end
+	end
+	if not skip(SMFIP_NOHDRS) then
+		for _, h in ipairs(m.headers) do
+			local v = h[2]
+			if v:sub(1, 1) == " " then
+				v = v:sub(2)
+			end
+			if not cont(conn, mt.header(conn, h[1], v),
+			    "mt.header") then
+				return mt.getreply(conn), "header"
+			end
+		end
+	end
+	if not skip(SMFIP_NOEOH) then
+		if not cont(conn, mt.eoh(conn), "mt.eoh") then
+			return mt.getreply(conn), "eoh"
+		end
+	end
+	if m.bodyfile ~= nil and not skip(SMFIP_NOBODY) then
+		r = mt.bodyfile(conn, m.bodyfile)
+		if r ~= nil then
+			error("mt.bodyfile failed: " .. tostring(r))
+		end
+		local rep = mt.getreply(conn)
+		if rep ~= SMFIR_CONTINUE and rep ~= SMFIR_SKIP then
+			return rep, "body"
+		end
+	end
+	r = mt.eom(conn)
+	if r ~= nil then
+		error("mt.eom failed: " .. tostring(r))
+	end
+	return mt.getreply(conn), "eom"
+end
+
+local function readfile(path)
+	local f = io.open(path, "rb")
+	if f == nil then
+		error("cannot open " .. path)
+	end
+	local s = f:read("a")
+	f:close()
+	return s
+end
+
+L.main(function()
+	local label = LABEL or "checks"
+	local expect = EXPECT or "accept"
+	local m = {
+		ip = IP or "192.0.2.1",
+		host = HOST or "client.example.net",
+		helo = HELO or HOST or "client.example.net",
+		from = FROM or "<alice@example.com>",
+		headers = L.read_headers(HDRS),
+		bodyfile = BODY,
+	}
+	local rcpts = split(RCPTS or "<bob@example.net>", ",")
+	local conn = L.connect()
+	local rep, stage = send(conn, m, rcpts)
+	print("reply\t" .. L.letter(rep))
+	print("stage\t" .. stage)
+	local at_eom = stage == "eom"
+	local what = " (reply " .. L.letter(rep) .. " at " .. stage .. ")"
+	if expect == "reject" then
+		L.check(rep == SMFIR_REPLYCODE or rep == SMFIR_REJECT,
+		    label .. ": rejected" .. what)
+	elseif expect == "tempfail" then
+		L.check(rep == SMFIR_REPLYCODE or rep == SMFIR_TEMPFAIL,
+		    label .. ": temporarily refused" .. what)
+	elseif expect == "discard" then
+		L.check(rep == SMFIR_DISCARD, label .. ": discarded" .. what)
+	elseif expect == "quarantine" then
+		L.check(at_eom and L.accepted(rep) and
+		    mt.eom_check(conn, MT_QUARANTINE),
+		    label .. ": accepted and quarantined" .. what)
+	else
+		L.check(at_eom and L.accepted(rep),
+		    label .. ": accepted" .. what)
+	end
+	if REPLY_CODE ~= nil and at_eom then
+		L.check(mt.eom_check(conn, MT_SMTPREPLY, REPLY_CODE, REPLY_ESC,
+		    REPLY_TEXT), label .. ": SMTP reply " .. REPLY_CODE .. " " ..
+		    REPLY_ESC .. " " .. REPLY_TEXT)
+	end
+	for i = 1, 40 do
+		local spec = _G["CHECK" .. i]
+		if spec ~= nil then
+			local parts = split(spec, "|")
+			local op = parts[1]
+			local neg = op:sub(1, 1) == "!"
+			if neg then
+				op = op:sub(2)
+			end
+			local args = {}
+			for j = 2, #parts do
+				args[#args + 1] = L.unesc(parts[j])
+			end
+			local got
+			if not at_eom then
+				got = false
+			elseif op == "NOEDITS" then
+				got = true
+				for _, o in pairs(OPS) do
+					if mt.eom_check(conn, o) then
+						got = false
+					end
+				end
+			elseif op == "BODYFILE" then
+				got = mt.eom_check(conn, MT_BODYCHANGE,
+				    readfile(args[1]))
+			elseif OPS[op] == nil then
+				error("unknown check " .. op)
+			else
+				got = mt.eom_check(conn, OPS[op],
+				    table.unpack(args))
+			end
+			if neg then
+				got = at_eom and not got
+			end
+			L.check(got, label .. ": " .. (neg and "no " or "") ..
+			    spec:gsub("%%20", " "))
+		end
+	end
+	mt.disconnect(conn)
+end)
