@@ -5,7 +5,8 @@
  *              text (RFC 2047 encoded words, base64, quoted-printable).
  *
  * Public: mimescan_new, mimescan_free, mimescan_header, mimescan_body,
- *         mimescan_end, mime_hdr_is_mime, mime_decode_2047,
+ *         mimescan_end, mimescan_stopped, mime_hdr_is_mime,
+ *         mime_decode_2047,
  *         MIMESCAN_* limits.
  *
  * Model (Postfix mime_state.c behaviour, postconf(5) defaults):
@@ -19,7 +20,11 @@
  *     LF line ends.  Each physical line becomes a BODY item without its
  *     line end; a line longer than line_length_limit is cut into
  *     chunks of that size (as Postfix).  Empty lines are not items.
- *   - multipart/*: "--boundary" and "--boundary--" lines are BODY items;
+ *   - multipart (any subtype): "--boundary" and "--boundary--" lines
+ *     are BODY items (a line is a boundary when it starts with "--" and
+ *     a boundary of the stack, innermost first, whatever follows: as
+ *     Postfix, which ignores cruft after it; an outer boundary closes
+ *     the inner multiparts);
  *     the headers after a boundary are header items of class MULTIPART
  *     (logical, unfolded as above) until the empty line; the part's own
  *     Content-Type may nest further.
@@ -44,16 +49,22 @@
  *     encoded words is given a second time, decoded to UTF-8 (charsets
  *     through iconv; an unknown charset or broken word stays as it is),
  *     with item.decoded = 1.
- *   - decode_body: content of a text/* part (or a single-part message)
+ *   - decode_body: content of a text part (or a single-part message)
  *     with Content-Transfer-Encoding base64 or quoted-printable is also
  *     given decoded, line by line (decoded = 1; CR, LF, CRLF end lines;
  *     QP soft breaks joined; broken base64 characters skipped, broken QP
- *     kept literally), after the raw lines of the same part.
+ *     kept literally), after the raw lines of the same part (before
+ *     the boundary line that ends it).  Parts without Content-Type are
+ *     text/plain (RFC 2045), as are single-part messages without one.
  *
  * Offsets: every item that is not decoded carries [off, end) in the body
  *   byte stream (line ends included; for a folded header all its lines),
  *   so a caller can delete or replace it; primary header items carry the
- *   index of the field instead (hdr_index, from 0).
+ *   index of the field instead (hdr_index, from 0).  A decoded header
+ *   copy carries the same hdr_index / off / end as its raw item; a
+ *   decoded body line has off == end == 0 (it has no raw span).
+ * Item text is NUL-terminated, but may hold NUL bytes of its own: use
+ *   len.  It is valid only during the callback.
  *
  * Bounds: lines (line_length_limit), one logical header
  *   (header_size_limit: the rest of the header is dropped from the item,
@@ -87,7 +98,7 @@ struct mimescan_item {
 	int decoded;		/* a decoded copy of the previous raw item(s) */
 	size_t hdr_index;	/* PRIMARY only: index of the field */
 	size_t off, end;	/* body stream offsets (not PRIMARY/decoded) */
-	unsigned depth;		/* MIME nesting depth (0 = top) */
+	unsigned depth;		/* multipart boundaries open (0 = top) */
 };
 
 /* return 0 to go on, non-zero to stop scanning (REJECT, PASS...) */
@@ -103,8 +114,9 @@ struct mimescan_options {
 };
 
 #define MIMESCAN_E_NESTING	0x1	/* nesting limit exceeded */
-#define MIMESCAN_E_BOUNDARY	0x2	/* over-long boundary ignored */
-#define MIMESCAN_E_ENCODING	0x4	/* broken base64/QP/encoded word */
+#define MIMESCAN_E_BOUNDARY	0x2	/* over-long boundary cut to MAX */
+#define MIMESCAN_E_ENCODING	0x4	/* broken base64/QP/encoded word
+					 * (seen only when decoding) */
 #define MIMESCAN_E_TRUNCATED	0x8	/* a header over header_size_limit */
 
 struct mimescan;
@@ -112,7 +124,8 @@ struct mimescan;
 struct mimescan *mimescan_new(const struct mimescan_options *opt,
     mimescan_fn *fn, void *arg);
 void mimescan_free(struct mimescan **mp);
-/* one primary header field (value raw, leading space as received) */
+/* one primary header field (value raw, leading space as received);
+ * all of them before the first mimescan_body, later ones are ignored */
 void mimescan_header(struct mimescan *m, const char *name,
     const char *value, size_t vlen);
 /* body bytes, any chunking; calls fn per complete item */
@@ -123,8 +136,9 @@ unsigned mimescan_end(struct mimescan *m);
 int mimescan_stopped(const struct mimescan *m);
 
 int mime_hdr_is_mime(const char *name, size_t len);
-/* RFC 2047: decode encoded words of s into out (UTF-8); 1 if anything
- * was decoded, 0 if out is a copy of s; output cut at max bytes */
+/* RFC 2047: decode encoded words of s into out (reset first; UTF-8);
+ * 1 if anything was decoded, 0 if out is a copy of s; output cut at
+ * max bytes (and at out's own maximum) */
 int mime_decode_2047(const char *s, size_t len, struct buf *out,
     size_t max);
 
