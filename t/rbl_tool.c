@@ -41,6 +41,7 @@ static void usage(void)
 struct done {
 	int called;
 	struct rbl_result res;
+	struct event_base *base;
 };
 
 /* on_done - keep the result of the asynchronous check */
@@ -51,6 +52,8 @@ static void on_done(void *arg, struct rbl_result *res)
 	d->called++;
 	d->res = *res;
 	memset(res, 0, sizeof(*res));
+	/* lookups the check gave up on may still wait in the client */
+	event_base_loopbreak(d->base);
 }
 
 int main(int argc, char **argv)
@@ -161,6 +164,7 @@ int main(int argc, char **argv)
 			struct done d;
 
 			memset(&d, 0, sizeof(d));
+			d.base = base;
 			rbl_check_start(r, c, base, &f, on_done, &d);
 			event_base_dispatch(base);
 			if (d.called != 1)
