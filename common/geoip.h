@@ -117,7 +117,7 @@ void geoip_info_log(const struct geoip_info *info, struct buf *out);
 void geoip_header_value(const struct geoip_info *info, struct buf *out);
 /* check the files if check_interval_ms has passed since the last check */
 void geoip_maybe_reload(struct geoip *g);
-/* "REJECT", "SCORE", ... */
+/* "REJECT", "DEFER", "HOLD", "WARN", "OK", "DUNNO" (SCORE is no action) */
 const char *geoip_action_name(enum geoip_action a);
 /* parse a policy text (for -t, tests and the fuzzer); entries counted in
  * *n_r; -1 with *err_r naming the line */
