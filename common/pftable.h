@@ -5,7 +5,8 @@
  *
  * Public: pft_load_file, pft_load_text, pft_free, pft_rules,
  *         pft_scratch_new, pft_scratch_free, pft_lookup,
- *         pft_action_parse, pft_action_name, pft_stats.
+ *         pft_action_parse, pft_action_name, pft_header_label_ok,
+ *         pft_stats.
  *
  * Table format (regexp_table(5), pcre_table(5), Postfix 3.7):
  *   /pattern/flags result      first match wins, result returned
@@ -46,9 +47,17 @@
  *   own struct pft_scratch (match data, JIT stack, automaton state).
  * Errors: what Postfix refuses with a warning and skips (bad flags,
  *   missing delimiter, unmatched endif, a pattern that does not compile)
- *   is skipped with a line in *warnings ("FILE, line N: ...") and the
+ *   is skipped with a line in *warnings (Postfix's wording: "regexp map
+ *   FILE, line N: ...", one per line, *warnings may be NULL) and the
  *   load succeeds; what Postfix treats as fatal (unreadable file) is -1
- *   with *err_r.  A missing endif is a warning (Postfix: "missing endif").
+ *   with *err_r, and so is crossing one of our own bounds (file size,
+ *   logical line, rule count, if depth): a table silently cut short
+ *   would change policy.  A missing endif is a warning (Postfix: "IF has
+ *   no matching ENDIF"); the if-block then runs to the end of the table.
+ * REJECT without text: pft_act.reply is "Message content rejected"
+ *   (cleanup's default); a DSN "2.x.x" becomes "4.x.x" with a warning.
+ * Not done: Postfix compiles pcre: with PCRE2_UTF when smtputf8 is on;
+ *   here matching is bytewise (a '.' is one byte, folding is ASCII).
  */
 #ifndef POSTERN_PFTABLE_H
 #define POSTERN_PFTABLE_H
@@ -93,9 +102,13 @@ void pft_scratch_free(struct pft_scratch **sp);
 
 /*
  * pft_lookup - first matching rule for s[0..len): 1 with the result
- * (substituted, NUL-terminated, cut at PFT_RESULT_MAX) in *result and
- * the rule's line number in *line_r (may be NULL); 0 when nothing
- * matches.  An empty input never matches (as Postfix).
+ * (substituted, NUL-terminated, cut at PFT_RESULT_MAX and at
+ * result->max) in *result (may be NULL) and the rule's line number in
+ * *line_r (may be NULL); 0 when nothing matches.  An empty input is
+ * looked up like any other (postmap -q does; "!/x/" matches it).  A
+ * rule without result text matches with an empty result (Postfix warns
+ * at load).  Never allocates once the scratch has grown to the table
+ * and the input size.
  */
 int pft_lookup(const struct pft_table *t, struct pft_scratch *s,
     const char *in, size_t len, struct buf *result, int *line_r);
@@ -136,5 +149,9 @@ struct pft_act {
  */
 void pft_action_parse(const char *result, struct pft_act *a);
 const char *pft_action_name(enum pft_action a);	/* "REJECT" */
+/* pft_header_label_ok - text starts "Name:" (printable non-blank name,
+ * optional blanks, colon), as cleanup(8) wants for PREPEND/REPLACE in
+ * header_checks; body_checks PREPEND needs only text */
+int pft_header_label_ok(const char *text);
 
 #endif
