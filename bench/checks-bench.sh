@@ -111,8 +111,8 @@ if [ ! -x "$CHECKS_ENGINE_BENCH" ]; then
 fi
 if has "$paths" milter || has "$paths" postfix; then
 	if [ ! -x "$POSTERN_CHECKS" ]; then
-		say "skipping the milter paths: $POSTERN_CHECKS not built"
-		paths=${paths//milter/}; paths=${paths//postfix/}
+		say "skipping the milter rows: $POSTERN_CHECKS not built"
+		paths=${paths//milter/}
 	elif [ ! -x "$MILTER_BENCH" ] && has "$paths" milter; then
 		say "skipping the milter path: $MILTER_BENCH not built (make bench/milter-bench)"
 		paths=${paths//milter/}
@@ -123,6 +123,7 @@ if has "$paths" postfix && [ "$(id -u)" != 0 ]; then
 fi
 
 tmp=$(mktemp -d "$BENCH_TMPDIR/checks-bench.XXXXXX") || exit 1
+chmod 755 "$tmp"	# Postfix (user postfix) reaches its queue and the tables
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 mkdir -p "$tmp/pm"
@@ -307,11 +308,11 @@ postfix_cell() {
 	pf_err="" pf_rate=-
 	c0=$(sink_count)
 	t0=$(now)
-	pf_sources 200 || { pf_err="smtp-source failed"; return 1; }
-	sink_wait $((c0 + 200)) 120 || { pf_err="warm-up messages did not arrive"; postfix_flush; return 1; }
+	pf_sources 100 || { pf_err="smtp-source failed"; return 1; }
+	sink_wait $((c0 + 100)) 120 || { pf_err="warm-up messages did not arrive"; postfix_flush; return 1; }
 	t1=$(now)
-	rate=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", 200 / (b - a) }')
-	n=$(awk -v r="$rate" -v s="$BENCH_SECONDS" 'BEGIN { n = int(r * s); print n < 200 ? 200 : n }')
+	rate=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", 100 / (b - a) }')
+	n=$(awk -v r="$rate" -v s="$BENCH_SECONDS" 'BEGIN { n = int(r * s); print n < 100 ? 100 : n }')
 	c0=$(sink_count)
 	t0=$(now)
 	pf_sources "$n" || { pf_err="smtp-source failed"; return 1; }
@@ -334,7 +335,7 @@ postfix_all() {
 		    pfrows+=("$(printf '%-8s %6s %-28s %8s %s' postfix "$n" "header_checks=regexp" - "error: $pf_err")")
 		say "postfix header_checks $n rules: $pf_rate msg/s $pf_err"
 		postconf -c "$tmp/postfix/etc" -e "header_checks =" >/dev/null
-		if start_checks "regexp:$tmp/rules-$n.regexp"; then
+		if [ -x "$POSTERN_CHECKS" ] && start_checks "regexp:$tmp/rules-$n.regexp"; then
 			postfix_milters "$mtarget"
 			postfix_cell && pfrows+=("$(printf '%-8s %6s %-28s %8s' postfix "$n" "milter postern-checks" "$pf_rate")") ||
 			    pfrows+=("$(printf '%-8s %6s %-28s %8s %s' postfix "$n" "milter postern-checks" - "error: $pf_err")")
