@@ -299,6 +299,319 @@ static void test_glibc(void)
 	    "patterns (%d compiled, %d matches)", compiled, matches);
 }
 
+/* runs - rules run for one lookup of in */
+static unsigned long long runs(struct pft_table *t, const char *in)
+{
+	struct pft_stats a, b;
+
+	pft_stats(t, &a);
+	(void)q(t, in);
+	pft_stats(t, &b);
+	return b.rules_run - a.rules_run;
+}
+
+/* test_literals - which patterns get a prefilter literal */
+static void test_literals(void)
+{
+	static const struct {
+		enum pft_type type;
+		const char *rule;
+		int lit;	/* 1: skipped on input without the literal */
+	} v[] = {
+		{ PFT_REGEXP, "/^Subject:.*viagra/ R", 1 },
+		{ PFT_REGEXP, "/foo|barbaz/ R", 0 },
+		{ PFT_REGEXP, "/(foo|bar)baz/ R", 1 },
+		{ PFT_REGEXP, "/fo?o/ R", 0 },
+		{ PFT_REGEXP, "/foo?/ R", 0 },
+		{ PFT_REGEXP, "/fooo?/ R", 1 },
+		{ PFT_REGEXP, "/ab{0,1}c/ R", 0 },
+		{ PFT_REGEXP, "/a\\.bc/ R", 1 },
+		{ PFT_REGEXP, "/a.bc/ R", 0 },
+		{ PFT_REGEXP, "/[a]bc/ R", 0 },
+		{ PFT_REGEXP, "/Xyz/i R", 1 },
+		{ PFT_REGEXP, "!/xyz/ R", 0 },
+		{ PFT_PCRE, "/\\dxyz/ R", 1 },
+		{ PFT_PCRE, "/\\d{3}xy/ R", 0 },
+		{ PFT_PCRE, "/xyz/x R", 0 },
+		{ PFT_PCRE, "/(?x)xyz/ R", 0 },
+		{ PFT_PCRE, "/x y z/ R", 1 },
+		{ PFT_PCRE, "/xy(*ACCEPT)z/ R", 0 },
+		{ PFT_PCRE, "/\\x41bcd/ R", 1 },
+		{ PFT_PCRE, "/\\Qabc\\E/ R", 0 },
+		{ PFT_PCRE, "/abc+/ R", 1 },
+		{ PFT_PCRE, "/abc*/ R", 0 },
+	};
+	size_t i;
+	struct pft_table *t;
+	char text[100];
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		snprintf(text, sizeof(text), "%s\n", v[i].rule);
+		t = load(v[i].type, text, NULL, 0);
+		is_int(runs(t, "nothing here"), !v[i].lit, v[i].rule);
+		pft_free(&t);
+	}
+}
+
+static const char *const rand_pat[] = {
+	"abc", "^abc", "b.c", "xyz", "x[yz]+", "(ab|cd)e", "hello", "he?llo",
+	"lo w", "^subject:", "subject:.*abc", "[0-9]{2}", "\\.com",
+	"ab{2}c", "(a)(b)?c", "world$", "^$", "c$", "o", "zz*", "xy|yx",
+};
+
+/* test_prefilter - prefilter vs sequential on a random table */
+static void test_prefilter(void)
+{
+	struct buf text, ra, rb;
+	struct pft_table *a, *b;
+	char in[40];
+	const char *alpha = "abcdehlorwxyz .:0123S\n";
+	int type, i, j, len, bad = 0, la, lb, fa, fb, hits = 0;
+	struct pft_stats st;
+
+	buf_init(&text, 1 << 20);
+	buf_init(&ra, PFT_RESULT_MAX);
+	buf_init(&rb, PFT_RESULT_MAX);
+	for (type = 0; type < 2; type++) {
+		buf_reset(&text);
+		for (i = 0; i < 300; i++) {
+			int k = (int)rnd(10);
+
+			if (k == 0)
+				buf_appendf(&text, "if %s/%s/\n", rnd(3) ? "" :
+				    "!", rand_pat[rnd(sizeof(rand_pat) /
+				    sizeof(*rand_pat))]);
+			else if (k == 1)
+				buf_appends(&text, "endif\n");
+			buf_appendf(&text, "%s/%s/%s R%d\n", rnd(8) ? "" : "!",
+			    rand_pat[rnd(sizeof(rand_pat) / sizeof(*rand_pat))],
+			    rnd(4) ? "" : (type ? "m" : "im"), i);
+		}
+		a = load(type ? PFT_PCRE : PFT_REGEXP, BUF_DATA(&text), NULL,
+		    0);
+		b = load(type ? PFT_PCRE : PFT_REGEXP, BUF_DATA(&text), NULL,
+		    1);
+		for (i = 0; i < 5000; i++) {
+			len = (int)rnd(sizeof(in) - 1);
+			for (j = 0; j < len; j++)
+				in[j] = alpha[rnd((unsigned)strlen(alpha))];
+			in[len] = 0;
+			fa = pft_lookup(a, S, in, (size_t)len, &ra, &la);
+			fb = pft_lookup(b, S, in, (size_t)len, &rb, &lb);
+			hits += fa;
+			if ((fa != fb || (fa && (la != lb || strcmp(
+			    BUF_DATA(&ra), BUF_DATA(&rb))))) && bad++ < 5)
+				printf("# differs on \"%s\": %d line %d vs %d "
+				    "line %d\n", in, fa, la, fb, lb);
+		}
+		pft_stats(a, &st);
+		ok(bad == 0, "%s: prefilter = sequential on 5000 random "
+		    "inputs (%d found, %llu rules run vs 300 per lookup)",
+		    type ? "pcre" : "regexp", hits, st.rules_run / 5000);
+		pft_free(&a);
+		pft_free(&b);
+	}
+	buf_free(&text);
+	buf_free(&ra);
+	buf_free(&rb);
+}
+
+/* test_limit - catastrophic backtracking is cut by the match limit */
+static void test_limit(void)
+{
+	struct pft_table *t;
+	struct pft_stats st;
+	char in[40];
+	clock_t c0 = clock();
+	int type;
+
+	memset(in, 'a', 30);
+	strcpy(in + 30, "b");
+	for (type = 0; type < 2; type++) {
+		t = load(type ? PFT_PCRE : PFT_REGEXP,
+		    "/(a+)+$/ R\n/b/ B\n", NULL, 0);
+		is_str(q(t, in), "B", "(a+)+$ on 30 a + b: no match, the next "
+		    "rule matches");
+		pft_stats(t, &st);
+		is_int(st.match_limit_hits, 1, "match limit hit counted");
+		(void)q(t, in);
+		pft_stats(t, &st);
+		is_int(st.match_limit_hits, 2, "counted again (logged once)");
+		pft_free(&t);
+	}
+	ok((double)(clock() - c0) / CLOCKS_PER_SEC < 2.0, "quickly (%.3f s)",
+	    (double)(clock() - c0) / CLOCKS_PER_SEC);
+}
+
+/* test_bounds - every bound crossed */
+static void test_bounds(void)
+{
+	struct buf b, r;
+	struct pft_table *t;
+	struct pft_options opt = { 0, 0, 0 };
+	const char *err = NULL;
+	char *big;
+	int i;
+
+	buf_init(&b, (size_t)PFT_FILE_MAX * 2);
+	/* logical line */
+	buf_appends(&b, "/a/ ");
+	while (BUF_LEN(&b) < PFT_LINE_MAX)
+		buf_appendc(&b, 'x');
+	t = pft_load_text(PFT_REGEXP, "T", BUF_DATA(&b), BUF_LEN(&b), &opt,
+	    NULL, &err);
+	ok(t != NULL, "a logical line of PFT_LINE_MAX bytes loads");
+	pft_free(&t);
+	buf_appends(&b, "\n y\n");
+	t = pft_load_text(PFT_REGEXP, "T", BUF_DATA(&b), BUF_LEN(&b), &opt,
+	    NULL, &err);
+	ok(t == NULL && strstr(err, "longer than"), "one byte more (through "
+	    "a continuation) fails: %s", t ? "" : err);
+	/* if depth */
+	buf_reset(&b);
+	for (i = 0; i < PFT_IF_DEPTH; i++)
+		buf_appends(&b, "if /a/\n");
+	buf_appends(&b, "/a/ DEEP\n");
+	t = pft_load_text(PFT_REGEXP, "T", BUF_DATA(&b), BUF_LEN(&b), &opt,
+	    NULL, &err);
+	ok(t != NULL && q(t, "a") && strcmp(q(t, "a"), "DEEP") == 0,
+	    "PFT_IF_DEPTH nested ifs work");
+	pft_free(&t);
+	buf_reset(&b);
+	for (i = 0; i <= PFT_IF_DEPTH; i++)
+		buf_appends(&b, "if /a/\n");
+	t = pft_load_text(PFT_REGEXP, "T", BUF_DATA(&b), BUF_LEN(&b), &opt,
+	    NULL, &err);
+	ok(t == NULL && strstr(err, "nested"), "one more fails");
+	/* rules */
+	buf_reset(&b);
+	for (i = 0; i < PFT_RULES_MAX; i++)
+		buf_appends(&b, "/a/ R\n");
+	t = pft_load_text(PFT_PCRE, "T", BUF_DATA(&b), BUF_LEN(&b), &opt,
+	    NULL, &err);
+	ok(t != NULL && pft_rules(t) == PFT_RULES_MAX, "PFT_RULES_MAX rules "
+	    "load");
+	pft_free(&t);
+	buf_appends(&b, "/b/ R\n");
+	t = pft_load_text(PFT_PCRE, "T", BUF_DATA(&b), BUF_LEN(&b), &opt,
+	    NULL, &err);
+	ok(t == NULL && strstr(err, "rules"), "one more fails");
+	/* file */
+	buf_reset(&b);
+	buf_appends(&b, "/a/ R\n");
+	while (BUF_LEN(&b) < PFT_FILE_MAX)
+		buf_append(&b, "#.............................................."
+		    "..............\n", 64);
+	buf_truncate(&b, PFT_FILE_MAX);
+	t = pft_load_text(PFT_REGEXP, "T", BUF_DATA(&b), BUF_LEN(&b), &opt,
+	    NULL, &err);
+	ok(t != NULL, "a PFT_FILE_MAX table loads");
+	pft_free(&t);
+	t = pft_load_text(PFT_REGEXP, "T", BUF_DATA(&b), BUF_LEN(&b) + 0 + 1,
+	    &opt, NULL, &err);
+	ok(t == NULL && strstr(err, "larger"), "one byte more fails");
+	buf_free(&b);
+	/* input and result */
+	big = malloc(PFT_INPUT_MAX + 10);
+	memset(big, 'a', PFT_INPUT_MAX + 10);
+	memcpy(big + PFT_INPUT_MAX - 3, "xyz", 3);
+	t = load(PFT_PCRE, "/xyz/ IN\n/(a+)$/ [$1]\n", NULL, 0);
+	buf_init(&r, PFT_RESULT_MAX);
+	ok(pft_lookup(t, S, big, PFT_INPUT_MAX + 10, &r, NULL) &&
+	    strcmp(BUF_DATA(&r), "IN") == 0, "a literal in the input's last "
+	    "bytes before PFT_INPUT_MAX is seen");
+	memset(big, 'a', PFT_INPUT_MAX + 10);
+	memcpy(big + PFT_INPUT_MAX - 2, "xyz", 3);
+	ok(!pft_lookup(t, S, big, PFT_INPUT_MAX + 10, &r, NULL), "one "
+	    "crossing PFT_INPUT_MAX is not");
+	memset(big, 'a', PFT_INPUT_MAX);
+	ok(pft_lookup(t, S, big, PFT_RESULT_MAX + 1, &r, NULL) &&
+	    BUF_LEN(&r) == PFT_RESULT_MAX, "result cut at PFT_RESULT_MAX "
+	    "(%zu)", BUF_LEN(&r));
+	ok(pft_lookup(t, S, big, PFT_RESULT_MAX - 2, &r, NULL) &&
+	    BUF_LEN(&r) == PFT_RESULT_MAX, "a result of PFT_RESULT_MAX "
+	    "bytes is whole");
+	buf_free(&r);
+	buf_init(&r, 10);
+	ok(pft_lookup(t, S, big, 100, &r, NULL) && BUF_LEN(&r) == 10,
+	    "and at the result buffer's maximum");
+	buf_free(&r);
+	pft_free(&t);
+	free(big);
+}
+
+/* test_actions - header_checks(5) results */
+static void test_actions(void)
+{
+	struct pft_act a;
+
+	pft_action_parse("reject", &a);
+	ok(a.action == PFT_A_REJECT && !a.tempfail &&
+	    strcmp(a.dsn, "5.7.1") == 0 &&
+	    strcmp(a.reply, "Message content rejected") == 0, "REJECT bare");
+	pft_action_parse("REJECT 4.7.0 try later", &a);
+	ok(a.action == PFT_A_REJECT && a.tempfail &&
+	    strcmp(a.dsn, "4.7.0") == 0 && strcmp(a.reply, "try later") == 0,
+	    "REJECT 4.x.x tempfails");
+	pft_action_parse("REJECT 2.0.0 odd", &a);
+	ok(a.tempfail && strcmp(a.dsn, "4.0.0") == 0 && a.warning,
+	    "REJECT 2.x.x: 4.x.x with a warning");
+	pft_action_parse("REJECT 3.1.1 text", &a);
+	ok(strcmp(a.dsn, "5.7.1") == 0 && strcmp(a.reply, "3.1.1 text") == 0,
+	    "REJECT 3.x.x is text");
+	pft_action_parse("REJECT 5.7.1234 text", &a);
+	ok(strcmp(a.dsn, "5.7.1") == 0, "REJECT bad code is text");
+	pft_action_parse("Ok", &a);
+	is_int(a.action, PFT_A_DUNNO, "OK is DUNNO");
+	pft_action_parse("450 text", &a);
+	ok(a.action == PFT_A_UNKNOWN && a.warning, "numeric: unknown");
+	pft_action_parse("FROB", &a);
+	ok(a.action == PFT_A_UNKNOWN && a.warning, "unknown word");
+	pft_action_parse("PREPEND", &a);
+	ok(a.action == PFT_A_UNKNOWN && a.warning, "PREPEND without text");
+	pft_action_parse("prepend X-Tag: yes", &a);
+	ok(a.action == PFT_A_PREPEND && strcmp(a.text, "X-Tag: yes") == 0 &&
+	    pft_header_label_ok(a.text), "PREPEND with a header");
+	ok(!pft_header_label_ok("no header") && !pft_header_label_ok(": x") &&
+	    pft_header_label_ok("X-A :b"), "header label check");
+	pft_action_parse("REDIRECT nobody", &a);
+	ok(a.action == PFT_A_UNKNOWN, "REDIRECT needs user@domain");
+	pft_action_parse("BCC a@b.example", &a);
+	is_int(a.action, PFT_A_BCC, "BCC");
+	pft_action_parse("FILTER smtp:[127.0.0.1]:10025", &a);
+	is_int(a.action, PFT_A_FILTER, "FILTER");
+	pft_action_parse("FILTER nocolon", &a);
+	is_int(a.action, PFT_A_UNKNOWN, "FILTER without ':'");
+	pft_action_parse("discard  gone", &a);
+	ok(a.action == PFT_A_DISCARD && strcmp(a.text, "gone") == 0,
+	    "DISCARD text");
+	is_str(pft_action_name(PFT_A_HOLD), "HOLD", "action name");
+}
+
+/* perf - informational: 1000 typical rules, non-matching headers */
+static void perf(void)
+{
+	struct buf text;
+	struct pft_table *t;
+	const char *h = "Subject: an ordinary subject line about nothing";
+	struct timespec t0, t1;
+	int i, n = 200000;
+	double s;
+
+	buf_init(&text, 1 << 20);
+	for (i = 0; i < 1000; i++)
+		buf_appendf(&text, "/^Subject:.*word%d/ REJECT\n", i);
+	t = load(PFT_REGEXP, BUF_DATA(&text), NULL, 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < n; i++)
+		(void)pft_lookup(t, S, h, strlen(h), NULL, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	s = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	printf("# 1000 rules, non-matching Subject: %.0f lookups/s\n", n / s);
+	pft_free(&t);
+	buf_free(&text);
+}
+
 int main(void)
 {
 	log_open("pftable_t", 1);
@@ -306,6 +619,13 @@ int main(void)
 	test_syntax();
 	test_multiline();
 	test_glibc();
+	test_literals();
+	test_prefilter();
+	test_limit();
+	test_bounds();
+	test_actions();
+	if (getenv("PFT_PERF"))
+		perf();
 	pft_scratch_free(&S);
 	return done_testing();
 }
