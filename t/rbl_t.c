@@ -344,9 +344,12 @@ static void test_sites(void)
 		ok(rbl_add_site(r, RBL_CLIENT, good[i], &err) == 0,
 		    "site \"%s\" accepted", good[i]);
 	for (size_t i = 0; bad[i]; i++) {
+		int rc;
+
 		err = NULL;
-		ok(rbl_add_site(r, RBL_CLIENT, bad[i], &err) < 0 && err,
-		    "site \"%s\" refused (%s)", bad[i], err ? err : "-");
+		rc = rbl_add_site(r, RBL_CLIENT, bad[i], &err);
+		ok(rc < 0 && err, "site \"%s\" refused (%s)", bad[i],
+		    err ? err : "-");
 	}
 	is_int(rbl_sites(r), 7, "7 sites kept");
 	/* a zone that leaves no room for a reversed IPv6 address */
@@ -372,8 +375,12 @@ static void test_sites(void)
 			break;
 	}
 	is_int(rbl_sites(r), RBL_SITES_MAX, "RBL_SITES_MAX sites accepted");
-	ok(rbl_add_site(r, RBL_CLIENT, "one.more.test", &err) < 0 &&
-	    strstr(err, "more than 64"), "one more refused: %s", err);
+	{
+		int rc = rbl_add_site(r, RBL_CLIENT, "one.more.test", &err);
+
+		ok(rc < 0 && strstr(err, "more than 64"), "one more refused: "
+		    "%s", err);
+	}
 	rbl_free(&r);
 }
 
