@@ -20,15 +20,22 @@
  *   queried once; every entry whose filter matches adds its weight once.
  * Names: DNSBL: reversed IPv4 octets or the 32 reversed IPv6 nibbles,
  *   then the zone; RHSBL: the domain (HELO name, MAIL FROM domain, From:
- *   domain; lower-cased, no trailing dot) then the zone.  An identity
- *   that is empty, an address literal, or not a valid DNS name is not
- *   queried.
+ *   domain; lower-cased, no trailing dot) then the zone; the caller
+ *   passes the bare domain (no local part, no brackets).  An identity
+ *   that is empty, an address literal, a bare IP address, a single
+ *   label, not a host name (rbl_domain_norm), or too long for the zone
+ *   (name over 253 bytes) is not queried.  A v4-mapped IPv6 client is
+ *   asked as IPv4.
  * Lookups: all A queries at once through the shared resolver (so answers
- *   are cached with their TTL), bounded by one time limit for the whole
- *   check; a list that does not answer in time counts as not listed and
- *   is named in the result (timeouts).  TXT records of the hits are
- *   fetched in a second round within the same limit when asked
- *   (want_txt), for reply texts.
+ *   are cached with their TTL; NXDOMAIN for the SOA's negative TTL),
+ *   bounded by one time limit for the whole check; a list that does not
+ *   answer in time counts as not listed and is named in the result
+ *   (timeouts).  With want_txt, the TXT record of each name with a
+ *   positive-weight hit is fetched within the same limit, for the reply
+ *   text: on the event loop as soon as its A answer is in; blocking, in
+ *   a second round (the A round then gets 3/4 of the limit, so a list
+ *   that never answers leaves time for the texts).  res->queries counts
+ *   the A questions (cache hits included).
  * Trust: names are built from peer data (HELO, addresses); answers come
  *   from the network: only A records with the right owner count, TXT
  *   text is cut at RBL_TXT_MAX and made printable before use.
