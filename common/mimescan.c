@@ -27,6 +27,7 @@
  * byte is bounded by the stack depth (boundary comparison), so a scan is
  * O(n) for a given configuration.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <iconv.h>
 #include <string.h>
@@ -249,6 +250,11 @@ static int ew_parse(struct dec2047 *d, size_t i, struct ew *w)
 	w->cslen = cs_end - w->cs;
 	if (w->cslen == 0 || w->cslen > MIME_CHARSET_MAX)
 		return 0;
+	/* RFC 2978 mime-charset characters only: no "//" iconv suffixes */
+	for (p = w->cs; p < cs_end; p++)
+		if (!isalnum((unsigned char)s[p]) && (s[p] == '\0' ||
+		    strchr("!#$%&'+-^_`{}~", s[p]) == NULL))
+			return 0;
 	if (q + 3 > d->len || s[q + 2] != '?')
 		return 0;
 	w->enc = s[q + 1] == 'b' ? 'B' : s[q + 1] == 'q' ? 'Q' : s[q + 1];

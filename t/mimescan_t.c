@@ -463,6 +463,8 @@ static void test_2047(void)
 		{ "plain text", "plain text", 0 },
 		{ "=?no-such-charset-x?Q?a?=", "=?no-such-charset-x?Q?a?=", 0 },
 		{ "=?utf-8?X?a?=", "=?utf-8?X?a?=", 0 },
+		{ "=?utf-8//IGNORE?Q?a?=", "=?utf-8//IGNORE?Q?a?=", 0 },
+		{ "=?utf-8,latin1?Q?a?=", "=?utf-8,latin1?Q?a?=", 0 },
 		{ "=?utf-8?Q?a b?=", "=?utf-8?Q?a b?=", 0 },
 		{ "=?utf-8?Q?a=ZZ?=", "=?utf-8?Q?a=ZZ?=", 0 },
 		{ "=?utf-8?Q?a=E?=", "=?utf-8?Q?a=E?=", 0 },
@@ -739,6 +741,8 @@ static void test_limits(void)
 		buf_append(&m2, h.data + 28, 5000);
 		buf_appends(&m2, "\nSubject: part\n\ntext\n");
 		buf_init(&r.out, 1 << 20);
+		r.msg = m2.data;
+		r.msglen = m2.len;
 		o = (struct mimescan_options){ .line_length_limit = 8192 };
 		m = mimescan_new(&o, rec_fn, &r);
 		mimescan_header(m, "Content-Type", h.data, h.len);
