@@ -607,6 +607,7 @@ struct done {
 	int calls;
 	struct rbl_result res;
 	long long at;
+	struct rbl_check *chk, **self;	/* cancel this from the callback */
 };
 
 static void on_done(void *arg, struct rbl_result *res)
@@ -617,6 +618,8 @@ static void on_done(void *arg, struct rbl_result *res)
 	d->at = clock_ms();
 	d->res = *res;
 	memset(res, 0, sizeof(*res));
+	if (d->self)
+		rbl_check_cancel(*d->self);
 }
 
 static void test_async(struct dns_resolver *res)
@@ -673,6 +676,30 @@ static void test_async(struct dns_resolver *res)
 	event_base_dispatch(base);
 	is_int(d.calls, 0, "cancelled: no callback");
 	rbl_check_cancel(NULL);
+
+	/* cancelled half way: fast lists answered, the slow one pending */
+	memset(&d, 0, sizeof(d));
+	ip_parse("192.0.2.1", &a);
+	chk = rbl_check_start(r, c, base, &f, on_done, &d);
+	tv.tv_sec = 0;
+	tv.tv_usec = 200000;
+	event_base_loopexit(base, &tv);
+	event_base_dispatch(base);
+	rbl_check_cancel(chk);
+	tv.tv_sec = 1;
+	tv.tv_usec = 0;
+	event_base_loopexit(base, &tv);
+	event_base_dispatch(base);
+	is_int(d.calls, 0, "cancelled after the fast answers: no callback");
+
+	/* cancel from inside the callback: a no-op */
+	memset(&d, 0, sizeof(d));
+	d.self = &d.chk;
+	d.chk = rbl_check_start(r, c, base, &f, on_done, &d);
+	event_base_loopexit(base, &tv);
+	event_base_dispatch(base);
+	is_int(d.calls, 1, "cancel inside the callback: no harm");
+	rbl_result_free(&d.res);
 
 	/* nothing to ask: the callback still comes, from the loop */
 	memset(&d, 0, sizeof(d));
