@@ -27,7 +27,9 @@
  * PCRE2 syntax with the same meaning rather than compiled with regcomp:
  * every literal byte is quoted, bracket expressions are rebuilt (a
  * backslash is literal there), GNU escapes map to PCRE2 equivalents, an
- * escaped ordinary character is that character (glibc: "\d" is "d"),
+ * escaped ordinary character is that character (glibc: "\d" is "d",
+ * except that with REG_ICASE glibc never matches an escaped lower-case
+ * letter: "\d" matches nothing, "\D" matches d and D; kept),
  * '.' is DOTALL unless REG_NEWLINE (flag m), and in m mode ^ and $ are
  * "after/before a newline or at the ends" lookarounds, so a '\n' at the
  * end of the input behaves as in POSIX.  A stacked quantifier ("a+*")
@@ -145,7 +147,7 @@ static int buf_insert(struct buf *b, size_t off, const char *p, size_t n)
 struct xl {
 	const char *p;		/* pattern being read */
 	struct buf *o;		/* PCRE2 pattern */
-	int ere, newline;
+	int ere, newline, icase;
 	int nsub;		/* groups opened */
 	unsigned completed;	/* groups 1..31 closed (bit n) */
 	int depth;
@@ -407,7 +409,12 @@ static int xl_escape(struct xl *x)
 		return 0;
 	default:
 		xl_atom(x);
-		lit_out(x->o, c);
+		/* glibc with REG_ICASE: an escaped lower-case letter
+		 * matches nothing (an upper-case one is the letter) */
+		if (x->icase && c >= 'a' && c <= 'z')
+			(void)buf_appends(x->o, "[^\\x00-\\xff]");
+		else
+			lit_out(x->o, c);
 		return 0;
 	}
 	/* an anchor: nothing to quantify */
@@ -464,7 +471,7 @@ static int bre_end_anchor(const char *p)
 /* posix_to_pcre - translate a POSIX pattern; 0 with *nsub_r, or -1 with
  * glibc's message in *err_r */
 static int posix_to_pcre(const char *pat, int ere, int newline,
-    struct buf *o, int *nsub_r, const char **err_r)
+    int icase, struct buf *o, int *nsub_r, const char **err_r)
 {
 	struct xl x;
 	int at_start = 1;	/* BRE: 1 start of RE, after \( or \|;
@@ -476,6 +483,7 @@ static int posix_to_pcre(const char *pat, int ere, int newline,
 	x.o = o;
 	x.ere = ere;
 	x.newline = newline;
+	x.icase = icase;
 	x.atom = -1;
 	while (*x.p) {
 		int was_start = at_start;
@@ -913,7 +921,7 @@ static pcre2_code *compile(struct load *L, int line, const char *pat,
 			}
 		}
 		buf_init(&tr, (size_t)PFT_LINE_MAX * 16);
-		if (posix_to_pcre(pat, ext, nl, &tr, nsub_r, &err) < 0) {
+		if (posix_to_pcre(pat, ext, nl, icase, &tr, nsub_r, &err) < 0) {
 			warnf(L->w, "regexp map %s, line %d: %s", L->map, line,
 			    err);
 			buf_free(&tr);

@@ -214,7 +214,8 @@ static const char *const ere_tok[] = {
 	"^", "$", "[ab]", "[^a]", "[[:alpha:]]", "[a-c]", "[]a]", "{2}",
 	"{1,}", "{,2}", "{0}", "\\.", "\\w", "\\W", "\\s", "\\b", "\\B",
 	"\\<", "\\>", "\\1", "\\n", "\\d", "x", "{", "}", "-", "\\`", "\\'",
-	"[.]", "[\\]", "\\(", "[[:upper:]]", "[^[:space:]]",
+	"[.]", "[\\]", "\\(", "[[:upper:]]", "[^[:space:]]", "\\D", "d",
+	"\\\\", "[^\\]",
 };
 static const char *const bre_tok[] = {
 	"a", "b", "A", ".", "*", "\\(", "\\)", "\\(", "\\)", "\\{2\\}",
@@ -226,7 +227,7 @@ static const char *const bre_tok[] = {
 static void test_glibc(void)
 {
 	char pat[200], tab[300], subj[16];
-	const char *alpha = "aAbx\n.( -";
+	const char *alpha = "aAbx\n.( -dnD\\";
 	int i, j, k, mode, bad = 0, compiled = 0, matches = 0, n;
 	int mid_anchor;
 	struct pft_table *t;
