@@ -255,13 +255,15 @@ with section("REDIRECT, BCC, HOLD"):
                  checks=["RCPTDELETE|<bob@example.net>",
                          "RCPTDELETE|<carol@example.net>",
                          "RCPTADD|<redir@example.org>"])
+    # BCC: added with smfi_addrcpt_par (NOTIFY=NEVER when the MTA allows
+    # it), which miltertest does not record: checked with the client
     run, q = lua(main, msg("bcc-me"), "BCC", rcpts=rc,
-                 checks=["RCPTADD|<archive@example.org>",
-                         "!RCPTDELETE|<bob@example.net>"])
+                 checks=["!RCPTDELETE|<bob@example.net>",
+                         "!RCPTDELETE|<carol@example.net>", "NOEDITS"])
     r, q = py(main, msg("bcc-me"), rcpts=rc)
-    ok(any(c in ("+", "2") and b"archive@example.org" in d
-           for c, d in r.mods), "BCC: recipient added (client: %r)" %
-       (r.mods,))
+    is_([(c, d.split(b"\0")[0]) for c, d in r.mods],
+        [("2", b"<archive@example.org>")],
+        "BCC: one recipient added, nothing else (client: %r)" % (r.mods,))
     run, q = lua(main, msg("hold-me"), "HOLD", EXPECT="quarantine",
                  checks=["QUARANTINE|" + esc("held for review")])
 

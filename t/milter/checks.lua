@@ -12,8 +12,9 @@
 --              BODYCHANGE QUARANTINE; "!OP|..." must NOT have happened;
 --              args %-escaped (%20 for a leading space, %0D%0A...);
 --              "BODYFILE|path": the body was replaced by that file's
---              bytes; "NOEDITS": no header, recipient or body edit and
---              no quarantine
+--              bytes; "NOEDITS": no header or body edit and no
+--              quarantine.  miltertest records SMFIR_ADDRCPT only, not
+--              SMFIR_ADDRCPT_PAR (a recipient added with NOTIFY=NEVER).
 -- Output: lib.lua's ("ok - ...", "reply<TAB>LETTER", "stage<TAB>...").
 local okl, err = pcall(dofile, MT_LIB)
 if not okl then
@@ -177,8 +178,12 @@ L.main(function()
 			if not at_eom then
 				got = false
 			elseif op == "NOEDITS" then
+				-- MT_RCPTADD/MT_RCPTDELETE need an argument:
+				-- recipients are checked with !RCPT... checks
 				got = true
-				for _, o in pairs(OPS) do
+				for _, o in ipairs({ MT_HDRADD, MT_HDRCHANGE,
+				    MT_HDRDELETE, MT_HDRINSERT, MT_BODYCHANGE,
+				    MT_QUARANTINE }) do
 					if mt.eom_check(conn, o) then
 						got = false
 					end
