@@ -451,7 +451,7 @@ static void test_bounds(void)
 	struct pft_table *t;
 	struct pft_options opt = { 0, 0, 0 };
 	const char *err = NULL;
-	char *big;
+	char *big, line[64];
 	int i;
 
 	buf_init(&b, (size_t)PFT_FILE_MAX * 2);
@@ -500,15 +500,17 @@ static void test_bounds(void)
 	/* file */
 	buf_reset(&b);
 	buf_appends(&b, "/a/ R\n");
+	memset(line, '.', sizeof(line));
+	line[0] = '#';
+	line[sizeof(line) - 1] = '\n';
 	while (BUF_LEN(&b) < PFT_FILE_MAX)
-		buf_append(&b, "#.............................................."
-		    "..............\n", 64);
+		buf_append(&b, line, sizeof(line));
 	buf_truncate(&b, PFT_FILE_MAX);
 	t = pft_load_text(PFT_REGEXP, "T", BUF_DATA(&b), BUF_LEN(&b), &opt,
 	    NULL, &err);
 	ok(t != NULL, "a PFT_FILE_MAX table loads");
 	pft_free(&t);
-	t = pft_load_text(PFT_REGEXP, "T", BUF_DATA(&b), BUF_LEN(&b) + 0 + 1,
+	t = pft_load_text(PFT_REGEXP, "T", BUF_DATA(&b), BUF_LEN(&b) + 1,
 	    &opt, NULL, &err);
 	ok(t == NULL && strstr(err, "larger"), "one byte more fails");
 	buf_free(&b);
