@@ -66,7 +66,7 @@ static void test_syntax(void)
 {
 	struct buf w;
 	struct pft_table *t;
-	int line = 0;
+	int line = 0, found;
 	struct buf r;
 
 	buf_init(&w, 65536);
@@ -115,8 +115,9 @@ static void test_syntax(void)
 	is_str(q(t, "q"), "Q", "! ! is not negated");
 	is_str(q(t, "z"), NULL, "negated rule");
 	is_str(q(t, "j"), "NOT-Z", "commented-out rule");
-	ok(pft_lookup(t, S, "ixb", 3, &r, &line) && line == 15,
-	    "line number of the matching rule (%d)", line);
+	found = pft_lookup(t, S, "ixb", 3, &r, &line);
+	ok(found && line == 15, "line number of the matching rule (%d)",
+	    line);
 	is_str(BUF_DATA(&w),
 	    "regexp map T, line 22: Unmatched ( or \\(\n"
 	    "regexp map T, line 23: unknown regexp option \"Q\": skipping "
