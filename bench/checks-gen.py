@@ -152,7 +152,8 @@ class Rules:
                 pat = "/^(to|cc): ([^,]*,){%d}/" % n
                 sample = "To: " + ", ".join("u%d@x.example" % j for j in range(n + 1))
             else:
-                pat = "/^[a-z]+: [A-Z0-9 !]{%d,}$/" % n
+                # flag i: case-sensitive (Postfix's default is caseless)
+                pat = "/^[A-Za-z-]+: [A-Z0-9 !]{%d,}$/i" % n
                 sample = "Subject: " + "FREE MONEY NOW !!! " * (n // 10 + 1)
             act = rng.choice(["WARN pattern", "REJECT"])
         self._add("gen", ["%s %s" % (pat, act)], sample)
