@@ -1828,7 +1828,7 @@ void pft_action_parse(const char *result, struct pft_act *a)
 		}
 		a->tempfail = a->dsn[0] == '4';
 		if (*a->reply == 0)
-			a->reply = "Message content rejected";
+			a->reply = "message content rejected";
 		break;
 	case PFT_A_PREPEND:
 	case PFT_A_REPLACE:

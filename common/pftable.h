@@ -54,7 +54,7 @@
  *   logical line, rule count, if depth): a table silently cut short
  *   would change policy.  A missing endif is a warning (Postfix: "IF has
  *   no matching ENDIF"); the if-block then runs to the end of the table.
- * REJECT without text: pft_act.reply is "Message content rejected"
+ * REJECT without text: pft_act.reply is "message content rejected"
  *   (cleanup's default); a DSN "2.x.x" becomes "4.x.x" with a warning.
  * Not done: Postfix compiles pcre: with PCRE2_UTF when smtputf8 is on;
  *   here matching is bytewise (a '.' is one byte, folding is ASCII).

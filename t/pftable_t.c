@@ -552,7 +552,7 @@ static void test_actions(void)
 	pft_action_parse("reject", &a);
 	ok(a.action == PFT_A_REJECT && !a.tempfail &&
 	    strcmp(a.dsn, "5.7.1") == 0 &&
-	    strcmp(a.reply, "Message content rejected") == 0, "REJECT bare");
+	    strcmp(a.reply, "message content rejected") == 0, "REJECT bare");
 	pft_action_parse("REJECT 4.7.0 try later", &a);
 	ok(a.action == PFT_A_REJECT && a.tempfail &&
 	    strcmp(a.dsn, "4.7.0") == 0 && strcmp(a.reply, "try later") == 0,
