@@ -36,8 +36,10 @@ import postern_test as pt                                      # noqa: E402
 from postern_test import ok, is_, diag                         # noqa: E402
 
 KEY_LINE = re.compile(r"^(#?)([A-Za-z_][A-Za-z0-9_-]*)[ \t]*=")
-DAEMONS = ("postern-spfd", "postern-greyd", "postern-dkim", "postern-dmarc")
-DIRS = {"postern-dkim": "milters", "postern-dmarc": "milters"}
+DAEMONS = ("postern-spfd", "postern-greyd", "postern-dkim", "postern-dmarc",
+           "postern-checks")
+DIRS = {"postern-dkim": "milters", "postern-dmarc": "milters",
+        "postern-checks": "milters"}
 # (the others live in policyd/)
 
 
