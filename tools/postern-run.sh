@@ -12,14 +12,17 @@ spfd="$bdir/policyd/postern-spfd"
 greyd="$bdir/policyd/postern-greyd"
 dkim="$bdir/milters/postern-dkim"
 dmarc="$bdir/milters/postern-dmarc"
+checks="$bdir/milters/postern-checks"
 spf_listen=inet:127.0.0.1:10040
 grey_listen=inet:127.0.0.1:10023
 # the milters' defaults are unix sockets inside Postfix's chroot, which
 # need the systemd units' directory; here they listen on loopback
 dkim_listen=inet:127.0.0.1:8891
 dmarc_listen=inet:127.0.0.1:8893
+checks_listen=inet:127.0.0.1:8895
+checks_policy=inet:127.0.0.1:10045
 
-for d in "$spfd" "$greyd" "$dkim" "$dmarc"; do
+for d in "$spfd" "$greyd" "$dkim" "$dmarc" "$checks"; do
 	[ -x "$d" ] || { echo "postern-run: $d not built" >&2; exit 1; }
 done
 
@@ -39,6 +42,22 @@ pids="$pids $!"
 pids="$pids $!"
 # SPF checked in the milter: the chain the README documents
 "$dmarc" -f -o listen=$dmarc_listen -o spf_self_validate=yes &
+pids="$pids $!"
+# postern-checks has no tables by default: it runs the host's Postfix
+# header_checks/body_checks files when there are any (they must then be
+# removed from main.cf, or the rules run twice)
+checks_opts=""
+for t in header_checks body_checks; do
+	for kind in pcre regexp; do
+		if [ -r "/etc/postfix/$t" ] &&
+		    postconf -h "$t" 2>/dev/null | grep -q "^$kind:"; then
+			checks_opts="$checks_opts -o $t=$kind:/etc/postfix/$t"
+		fi
+	done
+done
+# shellcheck disable=SC2086
+"$checks" -f -o listen=$checks_listen -o policy_listen=$checks_policy \
+    $checks_opts &
 pids="$pids $!"
 
 # give each daemon a moment to bind (or fail)
@@ -64,8 +83,11 @@ smtpd_recipient_restrictions =
     reject_unauth_destination,
     check_policy_service ${spf_listen},
     check_policy_service ${grey_listen}
+# (optional: DNSBL/GeoIP at RCPT time, once dnsbl_sites or a GeoIP
+#  policy is set in postern-checks.conf)
+#   check_policy_service ${checks_policy}
 smtpd_policy_service_timeout = 100s
-smtpd_milters = ${dkim_listen}, ${dmarc_listen}
+smtpd_milters = ${dkim_listen}, ${dmarc_listen}, ${checks_listen}
 non_smtpd_milters = ${dkim_listen}
 milter_default_action = accept
 #
