@@ -43,17 +43,15 @@ pids="$pids $!"
 # SPF checked in the milter: the chain the README documents
 "$dmarc" -f -o listen=$dmarc_listen -o spf_self_validate=yes &
 pids="$pids $!"
-# postern-checks has no tables by default: it runs the host's Postfix
-# header_checks/body_checks files when there are any (they must then be
-# removed from main.cf, or the rules run twice)
+# postern-checks has no tables by default: it runs the tables the host's
+# main.cf names (regexp:/pcre: only; remove them from main.cf when
+# hooking the milter in, or the rules run twice)
 checks_opts=""
-for t in header_checks body_checks; do
-	for kind in pcre regexp; do
-		if [ -r "/etc/postfix/$t" ] &&
-		    postconf -h "$t" 2>/dev/null | grep -q "^$kind:"; then
-			checks_opts="$checks_opts -o $t=$kind:/etc/postfix/$t"
-		fi
-	done
+for t in header_checks mime_header_checks nested_header_checks body_checks; do
+	v=$(postconf -h "$t" 2>/dev/null | tr -d ' ') || v=""
+	case "$v" in
+	regexp:*|pcre:*) checks_opts="$checks_opts -o $t=$v" ;;
+	esac
 done
 # shellcheck disable=SC2086
 "$checks" -f -o listen=$checks_listen -o policy_listen=$checks_policy \
