@@ -183,3 +183,19 @@ int buf_read_file(struct buf *b, const char *path, const char **err_r)
 	fclose(fp);
 	return 0;
 }
+
+/* b64_value - value of a base64 character, -1 if none */
+int b64_value(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}

@@ -3,7 +3,8 @@
  *
  * Public: buf_init, buf_free, buf_reset, buf_append, buf_appendc,
  *         buf_appends, buf_appendf, buf_truncate, buf_read_file,
- *         BUF_DATA, BUF_LEN.
+ *         BUF_DATA, BUF_LEN; b64_value (the base64 alphabet, for the
+ *         decoders of DKIM and MIME).
  * Trust: contents may be peer data; the buffer never interprets it.
  * Errors: appending past the hard maximum returns -1 and leaves the
  *         buffer unchanged; it never truncates silently and never aborts
@@ -42,5 +43,8 @@ void buf_truncate(struct buf *b, size_t len);
 void buf_consume(struct buf *b, size_t n);
 char *buf_steal(struct buf *b);
 int buf_read_file(struct buf *b, const char *path, const char **err_r);
+/* b64_value - value of a base64 character (RFC 4648 alphabet), -1 if
+ * none */
+int b64_value(int c);
 
 #endif

@@ -86,21 +86,6 @@ static int is_fws(int c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-/* b64val - value of a base64 character, -1 if none */
-static int b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
 
 /*
  * b64_decode - base64 with FWS anywhere (RFC 6376 section 2.4 / 3.5);
@@ -122,7 +107,7 @@ static int b64_decode(const char *s, size_t len, unsigned char **out_r,
 			pad++;
 			continue;
 		}
-		if (pad || (v = b64val(c)) < 0)
+		if (pad || (v = b64_value(c)) < 0)
 			goto bad;	/* data after padding, or not base64 */
 		acc = acc << 6 | (unsigned)v;
 		if (++nchars % 4 == 0) {

@@ -214,21 +214,6 @@ static int hexval(int c)
 	return -1;
 }
 
-/* b64val - value of a base64 character or -1 */
-static int b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
 
 /* ew_parse - is there a well-formed encoded word with a known charset
  * at i?  Fills w; the text is checked by ew_decode. */
@@ -305,7 +290,7 @@ static int ew_decode(struct dec2047 *d, const struct ew *w, struct buf *raw,
 					goto broken;
 			break;
 		}
-		if ((v = b64val((unsigned char)t[i])) < 0)
+		if ((v = b64_value((unsigned char)t[i])) < 0)
 			goto broken;
 		acc = (acc << 6 | (unsigned long)v) & 0xffffff;
 		bits += 6;
@@ -751,7 +736,7 @@ static void b64_feed(struct mimescan *m, const char *p, size_t n)
 			b64_flush(m);
 			continue;
 		}
-		if ((v = b64val((unsigned char)p[i])) < 0) {
+		if ((v = b64_value((unsigned char)p[i])) < 0) {
 			if (p[i] != ' ' && p[i] != '\t')
 				m->errs |= MIMESCAN_E_ENCODING;
 			continue;

@@ -37,81 +37,6 @@ local function split(s, sep)
 	return out
 end
 
-local function cont(conn, ret, what)
-	if ret ~= nil then
-		error(what .. " failed: " .. tostring(ret))
-	end
-	return mt.getreply(conn) == SMFIR_CONTINUE
-end
-
--- send - the message with every recipient of RCPTS; (reply, stage)
-local function send(conn, m, rcpts)
-	local r = mt.negotiate(conn, nil, nil, nil)
-	if r ~= nil then
-		error("mt.negotiate failed: " .. tostring(r))
-	end
-	local function skip(opt)
-		return mt.test_option(conn, opt)
-	end
-	if not skip(SMFIP_NOCONNECT) then
-		mt.macro(conn, SMFIC_CONNECT, "j", "mx.test.example")
-		if not cont(conn, mt.conninfo(conn, m.host, m.ip),
-		    "mt.conninfo") then
-			return mt.getreply(conn), "connect"
-		end
-	end
-	if not skip(SMFIP_NOHELO) then
-		if not cont(conn, mt.helo(conn, m.helo), "mt.helo") then
-			return mt.getreply(conn), "helo"
-		end
-	end
-	if not skip(SMFIP_NOMAIL) then
-		mt.macro(conn, SMFIC_MAIL, "i", QID or "4CHK1A2B3C")
-		if not cont(conn, mt.mailfrom(conn, m.from), "mt.mailfrom") then
-			return mt.getreply(conn), "mail"
-		end
-	end
-	if not skip(SMFIP_NORCPT) then
-		for _, rc in ipairs(rcpts) do
-			if not cont(conn, mt.rcptto(conn, rc), "mt.rcptto") then
-				return mt.getreply(conn), "rcpt"
-			end
-		end
-	end
-	if not skip(SMFIP_NOHDRS) then
-		for _, h in ipairs(m.headers) do
-			local v = h[2]
-			if v:sub(1, 1) == " " then
-				v = v:sub(2)
-			end
-			if not cont(conn, mt.header(conn, h[1], v),
-			    "mt.header") then
-				return mt.getreply(conn), "header"
-			end
-		end
-	end
-	if not skip(SMFIP_NOEOH) then
-		if not cont(conn, mt.eoh(conn), "mt.eoh") then
-			return mt.getreply(conn), "eoh"
-		end
-	end
-	if m.bodyfile ~= nil and not skip(SMFIP_NOBODY) then
-		r = mt.bodyfile(conn, m.bodyfile)
-		if r ~= nil then
-			error("mt.bodyfile failed: " .. tostring(r))
-		end
-		local rep = mt.getreply(conn)
-		if rep ~= SMFIR_CONTINUE and rep ~= SMFIR_SKIP then
-			return rep, "body"
-		end
-	end
-	r = mt.eom(conn)
-	if r ~= nil then
-		error("mt.eom failed: " .. tostring(r))
-	end
-	return mt.getreply(conn), "eom"
-end
-
 local function readfile(path)
 	local f = io.open(path, "rb")
 	if f == nil then
@@ -132,10 +57,12 @@ L.main(function()
 		from = FROM or "<alice@example.com>",
 		headers = L.read_headers(HDRS),
 		bodyfile = BODY,
+		rcpts = split(RCPTS or "<bob@example.net>", ","),
+		connect_macros = { "j", "mx.test.example" },
+		mail_macros = { "i", QID or "4CHK1A2B3C" },
 	}
-	local rcpts = split(RCPTS or "<bob@example.net>", ",")
 	local conn = L.connect()
-	local rep, stage = send(conn, m, rcpts)
+	local rep, stage = L.send(conn, m)
 	print("reply\t" .. L.letter(rep))
 	print("stage\t" .. stage)
 	local at_eom = stage == "eom"

@@ -85,7 +85,8 @@ local function cont(conn, ret, what)
 	return mt.getreply(conn) == SMFIR_CONTINUE
 end
 
--- L.send - one message; m: ip, host, helo, from, rcpt, connect_macros,
+-- L.send - one message; m: ip, host, helo, from, rcpt (or rcpts, a list),
+-- connect_macros,
 -- mail_macros (flat lists name, value, ...), headers ({{n, v}}), bodyfile.
 -- Returns the final reply (a number) and the stage it came at; stops at
 -- the first reply that is not "continue".
@@ -126,9 +127,11 @@ function L.send(conn, m)
 		end
 	end
 	if not skip(SMFIP_NORCPT) then
-		if not cont(conn, mt.rcptto(conn, m.rcpt or
-		    "<bob@example.net>"), "mt.rcptto") then
-			return mt.getreply(conn), "rcpt"
+		for _, rc in ipairs(m.rcpts or { m.rcpt or
+		    "<bob@example.net>" }) do
+			if not cont(conn, mt.rcptto(conn, rc), "mt.rcptto") then
+				return mt.getreply(conn), "rcpt"
+			end
 		end
 	end
 	if not skip(SMFIP_NOHDRS) then
