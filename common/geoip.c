@@ -787,23 +787,40 @@ static void watch_failed(struct watched *w, const struct file_id *id,
 	log_error("geoip: %s; keeping the loaded one", err);
 }
 
+/* watch_begin - 1 when w's file changed and can be loaded (id set);
+ * a file that cannot be examined is logged once and keeps the old one */
+static int watch_begin(struct watched *w, struct file_id *id)
+{
+	static __thread char err[GEOIP_ERR_SIZE];
+
+	if (w->path == NULL || !watch_changed(w, id))
+		return 0;
+	if (id->err != 0) {
+		snprintf(err, sizeof(err), "%s: %s", w->path,
+		    strerror(id->err));
+		watch_failed(w, id, err);
+		return 0;
+	}
+	return 1;
+}
+
+/* watch_done - w's new file is in use */
+static void watch_done(struct watched *w, const struct file_id *id)
+{
+	w->cur = *id;
+	w->have_failed = 0;
+}
+
 /* reload_db - swap in w's database if its file changed */
 static void reload_db(struct geoip *g, struct watched *w,
     struct geoip_db **slot)
 {
-	static __thread char err[GEOIP_ERR_SIZE];
 	struct geoip_db *db, *old;
 	struct file_id id;
 	const char *e = NULL;
 
-	if (w->path == NULL || !watch_changed(w, &id))
+	if (!watch_begin(w, &id))
 		return;
-	if (id.err != 0) {
-		snprintf(err, sizeof(err), "%s: %s", w->path,
-		    strerror(id.err));
-		watch_failed(w, &id, err);
-		return;
-	}
 	if ((db = db_open(w->path, &e)) == NULL) {
 		watch_failed(w, &id, e);
 		return;
@@ -813,8 +830,7 @@ static void reload_db(struct geoip *g, struct watched *w,
 	*slot = db;
 	pthread_mutex_unlock(&g->mu);
 	db_unref(old);
-	w->cur = id;
-	w->have_failed = 0;
+	watch_done(w, &id);
 	log_info("geoip: reloaded %s (%s, built %llu)", w->path,
 	    db->mmdb.metadata.database_type,
 	    (unsigned long long)db->mmdb.metadata.build_epoch);
@@ -823,20 +839,13 @@ static void reload_db(struct geoip *g, struct watched *w,
 /* reload_pol - swap in the policy if its file changed */
 static void reload_pol(struct geoip *g)
 {
-	static __thread char err[GEOIP_ERR_SIZE];
 	struct watched *w = &g->w_pol;
 	struct geoip_pol *p, *old;
 	struct file_id id;
 	const char *e = NULL;
 
-	if (w->path == NULL || !watch_changed(w, &id))
+	if (!watch_begin(w, &id))
 		return;
-	if (id.err != 0) {
-		snprintf(err, sizeof(err), "%s: %s", w->path,
-		    strerror(id.err));
-		watch_failed(w, &id, err);
-		return;
-	}
 	if ((p = pol_load(w->path, &e)) == NULL) {
 		watch_failed(w, &id, e);
 		return;
@@ -846,8 +855,7 @@ static void reload_pol(struct geoip *g)
 	g->pol = p;
 	pthread_mutex_unlock(&g->mu);
 	pol_unref(old);
-	w->cur = id;
-	w->have_failed = 0;
+	watch_done(w, &id);
 	log_info("geoip: reloaded %s (%zu entries)", w->path, p->n);
 }
 
