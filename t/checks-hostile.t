@@ -22,11 +22,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 import postern_test as pt                                      # noqa: E402
 from postern_test import ok, is_, like, diag, section          # noqa: E402
 import milter_test as mt                                       # noqa: E402
+import checks_test as ct                                       # noqa: E402
+from checks_test import logline                                # noqa: E402
 
-CHECKS = os.environ.get("POSTERN_CHECKS") or os.path.join(
-    pt.top_builddir(), "milters", "postern-checks")
-if not os.access(CHECKS, os.X_OK):
-    pt.skip_all("postern-checks not built")
 
 DATA = os.path.join(pt.top_srcdir(), "t", "checks", "milter")
 TABLE = "pcre:" + os.path.join(DATA, "hostile.pcre")
@@ -35,15 +33,7 @@ _n = [0]
 
 
 def start(options, name):
-    _n[0] += 1
-    sock = os.path.join(tmp.path, "checks-%d.sock" % _n[0])
-    conf = tmp.file("checks-%d.conf" % _n[0], "# all from -o\n")
-    argv = [CHECKS, "-f", "-c", conf, "-o", "listen=unix:" + sock]
-    for k, v in options.items():
-        argv += ["-o", "%s=%s" % (k, v)]
-    d = pt.Daemon(argv, ready=("unix", sock), name=name, tmp=tmp)
-    d.milter_addr = "unix:" + sock
-    return d
+    return ct.start(tmp, options, name)
 
 
 def send(d, m, timeout=60.0):
@@ -56,13 +46,6 @@ def send(d, m, timeout=60.0):
     return r, q, time.monotonic() - t0
 
 
-def logline(d, q, timeout=3.0):
-    def find():
-        for ln in d.log_text().split("\n"):
-            if (q + ":") in ln and " action=" in ln:
-                return ln
-        return None
-    return pt.wait_until(find, timeout, 0.02) or ""
 
 
 def answered(r, label, secs, limit=10.0):

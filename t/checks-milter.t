@@ -30,11 +30,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 import postern_test as pt                                      # noqa: E402
 from postern_test import ok, is_, like, unlike, diag, section  # noqa: E402
 import milter_test as mt                                       # noqa: E402
+import checks_test as ct                                       # noqa: E402
+from checks_test import logline                                # noqa: E402
 
-CHECKS = os.environ.get("POSTERN_CHECKS") or os.path.join(
-    pt.top_builddir(), "milters", "postern-checks")
-if not os.access(CHECKS, os.X_OK):
-    pt.skip_all("postern-checks not built")
 if pt.have_programs("miltertest"):
     pt.skip_all("miltertest not installed")
 
@@ -59,15 +57,7 @@ _n = [0]
 
 
 def start(options, name):
-    _n[0] += 1
-    sock = os.path.join(tmp.path, "checks-%d.sock" % _n[0])
-    conf = tmp.file("checks-%d.conf" % _n[0], "# all from -o\n")
-    argv = [CHECKS, "-f", "-c", conf, "-o", "listen=unix:" + sock]
-    for k, v in options.items():
-        argv += ["-o", "%s=%s" % (k, v)]
-    d = pt.Daemon(argv, ready=("unix", sock), name=name, tmp=tmp)
-    d.milter_addr = "unix:" + sock
-    return d
+    return ct.start(tmp, options, name)
 
 
 def qid():
@@ -107,14 +97,6 @@ def py(d, m, **kw):
     return r, q
 
 
-def logline(d, q, timeout=3.0):
-    """The decision line of queue id q ("" if none)."""
-    def find():
-        for ln in d.log_text().split("\n"):
-            if (q + ":") in ln and " action=" in ln:
-                return ln
-        return None
-    return pt.wait_until(find, timeout, 0.02) or ""
 
 
 def log_after(d, q, regex, timeout=3.0):

@@ -28,11 +28,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 import postern_test as pt                                      # noqa: E402
 from postern_test import ok, is_, like, unlike, diag, section  # noqa: E402
 import milter_test as mt                                       # noqa: E402
+import checks_test as ct                                       # noqa: E402
+from checks_test import logline                                # noqa: E402
 
-CHECKS = os.environ.get("POSTERN_CHECKS") or os.path.join(
-    pt.top_builddir(), "milters", "postern-checks")
-if not os.access(CHECKS, os.X_OK):
-    pt.skip_all("postern-checks not built")
 missing = pt.have_programs("miltertest", "unbound")
 if missing:
     pt.skip_all("missing: %s" % ", ".join(missing))
@@ -83,17 +81,10 @@ _n = [0]
 
 
 def start(options, name, policy_port=None):
-    _n[0] += 1
-    sock = os.path.join(tmp.path, "checks-%d.sock" % _n[0])
-    conf = tmp.file("checks-%d.conf" % _n[0], "# all from -o\n")
-    argv = [CHECKS, "-f", "-c", conf, "-o", "listen=unix:" + sock,
-            "-o", "dns_server=%s" % ub.addr]
+    extra = ["-o", "dns_server=%s" % ub.addr]
     if policy_port:
-        argv += ["-o", "policy_listen=inet:127.0.0.1:%d" % policy_port]
-    for k, v in options.items():
-        argv += ["-o", "%s=%s" % (k, v)]
-    d = pt.Daemon(argv, ready=("unix", sock), name=name, tmp=tmp)
-    d.milter_addr = "unix:" + sock
+        extra += ["-o", "policy_listen=inet:127.0.0.1:%d" % policy_port]
+    d = ct.start(tmp, options, name, extra)
     if policy_port:
         pt.wait_until(lambda: pt.port_open(policy_port), 10)
     d.policy_port = policy_port
@@ -136,13 +127,6 @@ def lua(d, label, ip="192.0.2.99", helo="mail.example.com",
     return mt.run_lua("checks.lua", v), q
 
 
-def logline(d, q, timeout=3.0):
-    def find():
-        for ln in d.log_text().split("\n"):
-            if (q + ":") in ln and " action=" in ln:
-                return ln
-        return None
-    return pt.wait_until(find, timeout, 0.02) or ""
 
 
 def reply_of(r):
