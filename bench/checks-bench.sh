@@ -354,9 +354,11 @@ gen_inputs || { say "input generation failed"; exit 1; }
 rows=()
 pfrows=()
 notes=()
+loads=""
 declare -A e=() m=()
 for type in $types; do
 	for n in $sizes; do
+		loads="$loads $type/$n:$(cut -d' ' -f1 /proc/loadavg)"
 		if has "$paths" engine; then
 			postmap_run "$type" "$n"
 			say "postmap $type $n: $pm_rate headers/s, $pm_cpu_us us CPU/header, $pm_matches matches/pass"
@@ -401,11 +403,12 @@ for type in $types; do
 		fi
 	done
 done
-has "$paths" postfix && postfix_all
+has "$paths" postfix && { loads="$loads postfix:$(cut -d' ' -f1 /proc/loadavg)"; postfix_all; }
 
 echo
 echo "checks-bench: $(nproc) CPUs, load before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg);" \
     "${BENCH_SECONDS}s per cell, corpus $BENCH_HEADERS headers"
+echo "  1-minute load when each group started (it includes this script's own processes):$loads"
 echo "  headers/s: one thread (postmap: one process, its start-up subtracted); cpu_us = CPU per header;"
 echo "  rules/lkp = patterns run per lookup; vs_pm = headers/s over postmap's;"
 echo "  matches = in one pass over the input; same = the engine's matches and results are postmap's;"
