@@ -451,14 +451,32 @@ static void xl_close(struct xl *x)
 	x->quantified = 0;
 }
 
-/* xl_anchor - ^ or $ as POSIX means them */
-static void xl_anchor(struct xl *x, int c)
+/*
+ * xl_anchor - ^ or $ as glibc means them.  With REG_NEWLINE they match
+ * at line ends.  Without it, glibc still matches a ^ that is not where
+ * the match begins right after a newline, and a $ that is not where it
+ * ends right before one ("a.^b" and "a$.b" match "a\nb"); a ^ that can
+ * begin the match (leading) or a $ that can end it (trailing) matches
+ * only at the ends of the string.
+ */
+static void xl_anchor(struct xl *x, int c, int edge)
 {
 	if (c == '^')
-		(void)buf_appends(x->o, x->newline ? "(?<![^\\n])" : "^");
+		(void)buf_appends(x->o, x->newline ? "(?<![^\\n])" :
+		    edge ? "^" : "(?:^|(?<=\\n))");
 	else
-		(void)buf_appends(x->o, x->newline ? "(?![^\\n])" : "$");
+		(void)buf_appends(x->o, x->newline ? "(?![^\\n])" :
+		    edge ? "$" : "(?:$|(?=\\n))");
 	x->atom = -1;
+}
+
+/* ere_trailing - is an ERE '$' whose next byte is p the pattern's last
+ * item in its branch (only ')' until the end or a '|')? */
+static int ere_trailing(const char *p)
+{
+	while (*p == ')')
+		p++;
+	return *p == '\0' || *p == '|';
 }
 
 /* bre_end_anchor - a BRE '$' at p is an anchor (at the end, or before
@@ -476,6 +494,9 @@ static int posix_to_pcre(const char *pat, int ere, int newline,
 	struct xl x;
 	int at_start = 1;	/* BRE: 1 start of RE, after \( or \|;
 				   2 after a leading ^ */
+	int lead = 1;		/* ERE: nothing consumed yet in this branch */
+	uint64_t lead_at_open = 0;	/* lead when each '(' opened */
+	unsigned ldepth = 0;
 	unsigned char c;
 
 	memset(&x, 0, sizeof(x));
@@ -486,10 +507,26 @@ static int posix_to_pcre(const char *pat, int ere, int newline,
 	x.icase = icase;
 	x.atom = -1;
 	while (*x.p) {
-		int was_start = at_start;
+		int was_start = at_start, was_lead = lead;
 
 		at_start = 0;
-		c = (unsigned char)*x.p++;
+		c = (unsigned char)*x.p;
+		if (ere && c == '(') {
+			if (ldepth < 64 && lead)
+				lead_at_open |= (uint64_t)1 << ldepth;
+			else if (ldepth < 64)
+				lead_at_open &= ~((uint64_t)1 << ldepth);
+			ldepth++;
+		} else if (ere && c == ')' && ldepth > 0) {
+			ldepth--;
+			lead = 0;
+		} else if (ere && c == '|') {
+			lead = ldepth == 0 ? 1 : ldepth <= 64 &&
+			    (lead_at_open >> (ldepth - 1) & 1);
+		} else if (c != '^') {
+			lead = 0;
+		}
+		x.p++;
 		if (c == '\\' && !ere) {
 			c = (unsigned char)*x.p;
 			if (c == '(') {
@@ -554,14 +591,14 @@ static int posix_to_pcre(const char *pat, int ere, int newline,
 		}
 		if (c == '^') {
 			if (ere || was_start == 1) {
-				xl_anchor(&x, c);
+				xl_anchor(&x, c, !ere || was_lead);
 				if (!ere)
 					at_start = 2;	/* '*' literal next */
 				continue;
 			}
 		} else if (c == '$') {
 			if (ere || bre_end_anchor(x.p - 1)) {
-				xl_anchor(&x, c);
+				xl_anchor(&x, c, !ere || ere_trailing(x.p));
 				continue;
 			}
 		} else if (c == '*') {

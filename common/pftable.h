@@ -18,12 +18,14 @@
  *   the pattern ends at the next unescaped delimiter.
  * regexp: is POSIX extended syntax (default REG_ICASE; flags i toggles
  *   case, x toggles extended syntax, m toggles REG_NEWLINE: without m a
- *   '.' and [^x] match a newline, ^ and $ only at the ends); it is
+ *   '.' and [^x] match a newline; a ^ that can begin the match and a $
+ *   that can end it match only at the ends, one inside the pattern also
+ *   next to a newline, as glibc does: "a.^b" matches "a\nb"); it is
  *   translated to PCRE2 with the same meaning (bracket expressions,
  *   GNU \< \> \b \w, back-references).  Leftmost-longest vs PCRE's
  *   leftmost-first can differ only in which text a $n capture gets.
- * pcre: is PCRE syntax (default caseless; flags i m s x A E U X as
- *   Postfix, toggling).
+ * pcre: is PCRE syntax (default caseless and DOTALL; flags i m s x A E
+ *   U X as Postfix, toggling).
  * Results: "$1".."$9", "${n}", "$(n)" substitute captures (a missing
  *   capture is empty); "$$" is '$'; not in results of negated rules or
  *   if-rules.  Bytes, not UTF-8: caseless matching folds ASCII.
