@@ -639,9 +639,14 @@ static void header_done(struct mimescan *m, struct mimescan_item *it,
 		name_len = it->len;
 	v = name + name_len + (name_len < it->len);
 	vlen = (size_t)(it->text + it->len - v);
-	it->table = mime_hdr_is_mime(name, name_len) ?
-	    MIMESCAN_T_MIME_HEADER : it->cls == MIMESCAN_PRIMARY ?
-	    MIMESCAN_T_HEADER : MIMESCAN_T_NESTED_HEADER;
+	/* as cleanup(8): MIME headers and every header of a multipart
+	 * part to mime_header_checks (the Postfix oracle test shows a part's
+	 * X-header there), other primary ones to header_checks, other
+	 * headers of an attached message to nested_header_checks */
+	it->table = mime_hdr_is_mime(name, name_len) ||
+	    it->cls == MIMESCAN_MULTIPART ? MIMESCAN_T_MIME_HEADER :
+	    it->cls == MIMESCAN_PRIMARY ? MIMESCAN_T_HEADER :
+	    MIMESCAN_T_NESTED_HEADER;
 	emit(m, it);
 	if (m->o.decode_headers && memmem(v, vlen, "=?", 2) != NULL) {
 		buf_reset(&m->tmp);

@@ -33,10 +33,11 @@
  *   - Which table an item goes to: a header for which mime_hdr_is_mime
  *     is true (Content-Type, Content-Transfer-Encoding,
  *     Content-Disposition, Content-Description, Content-ID,
- *     MIME-Version) -> mime_header_checks whatever its class; other
- *     PRIMARY headers -> header_checks; other MULTIPART/NESTED headers
- *     -> nested_header_checks; BODY -> body_checks.  The item says which
- *     (enum mimescan_table).
+ *     MIME-Version) -> mime_header_checks whatever its class, and so
+ *     does every MULTIPART header (a part's X-Header too: Postfix does
+ *     that, checked by t/checks-oracle.t); other PRIMARY headers ->
+ *     header_checks; other NESTED headers -> nested_header_checks;
+ *     BODY -> body_checks.  The item says which (enum mimescan_table).
  *   - Nesting deeper than mime_nesting_limit: the rest is body text
  *     (Postfix's "MIME nesting exceeds safety limit" is flagged in
  *     mimescan_end's errors, it does not reject by default).

@@ -9,9 +9,10 @@
  * joined with "\n") and each body line is looked up in its class's
  * tables (common/mimescan.c cuts the message, common/pftable.c matches),
  * the first matching rule of the first table with a match decides for
- * that line, then the next line is inspected.  REJECT, DISCARD and PASS
- * end the inspection; HOLD, REDIRECT, BCC, PREPEND, REPLACE, IGNORE,
- * STRIP, WARN, INFO go on.  Primary-header edits become milter header
+ * that line, then the next line is inspected.  REJECT, DISCARD, PASS
+ * and (as Postfix 3.7 does it, whatever header_checks(5) says) REDIRECT
+ * end the inspection; HOLD, BCC, PREPEND, REPLACE, IGNORE, STRIP, WARN,
+ * INFO go on.  Primary-header edits become milter header
  * changes (Postfix's own Received: counted in insert positions); edits
  * of MIME part headers and body lines rewrite the body (kept up to
  * max_body_edit bytes).  FILTER cannot be done by a milter: logged.
@@ -732,9 +733,12 @@ static int on_item(void *arg, const struct mimescan_item *it)
 		m->hold_text = xstrdup(*a.text ? a.text : "header/body check");
 		return 0;
 	case PFT_A_REDIRECT:
+		/* Postfix 3.7 inspects nothing after a REDIRECT, header or
+		 * body line (header_checks(5) says it goes on; the oracle
+		 * test shows it does not) */
 		free(m->redirect);
 		m->redirect = xstrdup(a.text);
-		return 0;
+		return 1;
 	case PFT_A_BCC:
 		for (size_t i = 0; i < m->nbcc; i++)
 			if (strcasecmp(m->bcc[i], a.text) == 0)

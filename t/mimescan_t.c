@@ -233,7 +233,7 @@ static const char mp_want[] =
 	"Bb |--=_alt 1  |148-161\n"
 	"Mm |Content-Type: text/html|161-186\n"
 	"Mm |Content-Transfer-Encoding: BASE64|186-221\n"
-	"Mn |X-Part: two|221-234\n"
+	"Mm |X-Part: two|221-234\n"
 	"Bb |PGI+Ym9s|236-246\n"
 	"Bb |ZDwvYj4K|246-256\n"
 	"Bb |PHA+|256-262\n"
@@ -384,7 +384,7 @@ static void test_messages(void)
 		is_str(got,
 		    "Pm |Content-Type: multipart/mixed; boundary=b|#0\n"
 		    "Bb |--b|0-4\n"
-		    "Mn |X-A: one\\n\ttwo\\n  three|4-27\n"
+		    "Mm |X-A: one\\n\ttwo\\n  three|4-27\n"
 		    "Mm |Content-ID: <x>|27-43\n"
 		    "Bb |not a header|43-56\n"
 		    "Bb |X-B: body now|56-70\n"
@@ -750,7 +750,7 @@ static void test_limits(void)
 		f = mimescan_end(m);
 		mimescan_free(&m);
 		ok(f & MIMESCAN_E_BOUNDARY, "5000-byte boundary flagged");
-		ok(strstr(r.out.data, "Mn |Subject: part|") != NULL,
+		ok(strstr(r.out.data, "Mm |Subject: part|") != NULL,
 		    "and still found (prefix of %d bytes)",
 		    MIMESCAN_BOUNDARY_MAX);
 		buf_free(&r.out);

@@ -12,7 +12,7 @@ PACKAGES="
   zlib1g-dev libxml2-utils libmaxminddb-dev mmdb-bin
   clang libclang-rt-14-dev
   python3 python3-yaml
-  unbound postfix swaks redis-server postgrey
+  unbound postfix postfix-pcre swaks redis-server postgrey
   postfix-policyd-spf-python
   miltertest opendkim opendkim-tools opendmarc python3-dkim python3-nacl
   libmail-dkim-perl
