@@ -7,7 +7,7 @@ bd=${top_builddir:-.}
 sd=${top_srcdir:-.}
 n=0
 fail=0
-for t in policy cfg dnsmsg spf greywl dkim authres dmarc dmarcagg geoippolicy mimescan pftable; do
+for t in policy cfg dnsmsg spf greywl dkim authres dmarc dmarcagg geoippolicy mimescan pftable rbl; do
 	out=$("$bd/fuzz/fuzz_${t}_replay" "$sd/fuzz/corpus/$t" 2>&1)
 	rc=$?
 	files=$(printf '%s\n' "$out" | grep -c '^ok ')
