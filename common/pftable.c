@@ -1487,7 +1487,9 @@ struct pft_table *pft_load_text(enum pft_type type, const char *name,
 		    L.kind, name, L.iflines[L.depth]);
 		t->rules[L.ifstack[L.depth]].skip_to = t->nrules;
 	}
-	if (rc == 0 && !(opt && opt->no_prefilter))
+	if (rc == 0 && !(opt && opt->no_prefilter) && t->nrules >=
+	    (opt && opt->prefilter_min ? opt->prefilter_min :
+	    PFT_PREFILTER_MIN))
 		build_prefilter(&L);
 	goto done;
 long_line:

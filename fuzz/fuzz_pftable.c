@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void one_type(enum pft_type type, const char *text, size_t tlen,
     const char *keys, size_t klen, struct pft_scratch *s)
 {
-	struct pft_options fast = { 2000, 200, 0 }, slow = { 2000, 200, 1 };
+	struct pft_options fast = { 2000, 200, 0, 1 }, slow = { 2000, 200, 1, 1 };
 	struct pft_table *a, *b;
 	struct buf w, ra, rb;
 	const char *err, *k = keys, *end = keys + klen, *sep;

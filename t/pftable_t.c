@@ -29,7 +29,7 @@ static struct pft_scratch *S;
 static struct pft_table *load(enum pft_type type, const char *text,
     struct buf *w, int no_pf)
 {
-	struct pft_options opt = { 0, 0, no_pf };
+	struct pft_options opt = { 0, 0, no_pf, 1 };
 	const char *err = NULL;
 
 	if (w)
@@ -446,7 +446,7 @@ static void test_bounds(void)
 {
 	struct buf b, r;
 	struct pft_table *t;
-	struct pft_options opt = { 0, 0, 0 };
+	struct pft_options opt = { 0, 0, 0, 1 };
 	const char *err = NULL;
 	char *big, line[64];
 	int i;
