@@ -153,6 +153,7 @@ struct tables {
 };
 
 struct checksd_ctx {
+	const struct cfg *cfg;		/* kept for dnscfg_same on reload */
 	struct pft_table **owned;	/* every table once */
 	size_t nowned;
 	struct tables t[T_NCLASS];
@@ -349,8 +350,9 @@ static void *ctx_new(const struct cfg *cfg, void *prev, const char **err_r)
 	struct pft_options opt = { 0 };
 	struct geoip_config gc = { 0 };
 	const char *act = cfg_str(cfg, "dnsbl_action");
+	const struct checksd_ctx *old = prev;
 
-	(void)prev;
+	x->cfg = cfg;
 	opt.match_limit = (uint32_t)cfg_int(cfg, "checks_match_limit");
 	for (int k = 0; k < T_NCLASS; k++)
 		if (load_class(x, cfg, k, &opt, err_r) < 0)
@@ -363,7 +365,10 @@ static void *ctx_new(const struct cfg *cfg, void *prev, const char **err_r)
 	x->mopt.decode_headers = cfg_bool(cfg, "decode_headers");
 	x->mopt.decode_body = cfg_bool(cfg, "decode_body");
 	x->max_body_edit = (size_t)cfg_int(cfg, "max_body_edit");
-	if ((x->dns = dnscfg_resolver_new(cfg, err_r)) == NULL)
+	/* a reload keeps the DNS cache when the DNS keys did not change */
+	if (old && old->dns && dnscfg_same(old->cfg, cfg))
+		x->dns = dns_resolver_ref(old->dns);
+	else if ((x->dns = dnscfg_resolver_new(cfg, err_r)) == NULL)
 		goto fail;
 	if (load_rbl(x, cfg, err_r) < 0)
 		goto fail;

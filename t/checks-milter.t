@@ -22,8 +22,10 @@
 #   body_checks_size_limit.
 import os
 import re
+import signal
 import sys
 import threading
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "lib"))
@@ -396,6 +398,39 @@ with section("body_checks_size_limit"):
                  REPLY_TEXT="limit marker seen")
     run, q = lua(main, late, "default limit (51200): the same line is "
                  "inspected", EXPECT="reject")
+
+with section("reload on SIGUSR1"):
+    rl_table = tmp.file("reload.regexp", "/^Subject: reload-marker/ WARN seen\n")
+    rl = start({"header_checks": "regexp:" + rl_table}, "checks-reload")
+    daemons.append(rl)
+    r, q = py(rl, msg("reload-marker"))
+    ok(r.action in ("accept", "continue"), "before reload: WARN only (%s)" %
+       r.action)
+    with open(rl_table, "w") as f:
+        f.write("/^Subject: reload-marker/ REJECT reloaded rule\n")
+    os.kill(rl.pid, signal.SIGUSR1)
+
+    def reloaded():
+        r, q = py(rl, msg("reload-marker"))
+        return r.reply == "550 5.7.1 reloaded rule"
+    ok(pt.wait_until(reloaded, 10, 0.2), "after SIGUSR1: the new table "
+       "rejects")
+    with open(rl_table, "w") as f:
+        f.write("/^Subject: reload-marker/ REJECT reloaded rule\n"
+                "if /x/\n")
+    os.kill(rl.pid, signal.SIGUSR1)
+    time.sleep(1)
+    r, q = py(rl, msg("reload-marker"))
+    is_(r.reply, "550 5.7.1 reloaded rule", "a table with a Postfix "
+        "warning (missing endif) still loads, as in Postfix")
+    cfg_bad = os.path.join(tmp.path, "reload-missing.regexp")
+    os.rename(rl_table, cfg_bad)
+    os.kill(rl.pid, signal.SIGUSR1)
+    ok(pt.wait_until(lambda: "keeping" in rl.log_text() or
+                     "No such file" in rl.log_text(), 10, 0.2),
+       "a table that cannot be read: reload refused, logged")
+    r, q = py(rl, msg("reload-marker"))
+    is_(r.reply, "550 5.7.1 reloaded rule", "the running tables stay")
 
 with section("daemons alive"):
     for d in daemons:
