@@ -927,21 +927,31 @@ static void copy_printable(const char *s, size_t len, char *out,
 	out[o] = '\0';
 }
 
+/* lookup_entry - the address's record: 1 found, 0 none (an IPv6
+ * address in an IPv4 database too), -1 on a read error */
+static int lookup_entry(const MMDB_s *m, const struct sockaddr *sa,
+    MMDB_lookup_result_s *r)
+{
+	int merr = MMDB_SUCCESS;
+
+	*r = MMDB_lookup_sockaddr(m, sa, &merr);
+	if (merr == MMDB_IPV6_LOOKUP_IN_IPV4_DATABASE_ERROR)
+		return 0;
+	if (merr != MMDB_SUCCESS)
+		return -1;
+	return r->found_entry ? 1 : 0;
+}
+
 /* lookup_country - fill country and continent; -1 on a read error */
 static int lookup_country(const MMDB_s *m, const struct sockaddr *sa,
     struct geoip_info *info)
 {
 	MMDB_lookup_result_s r;
 	MMDB_entry_data_s d;
-	int merr = MMDB_SUCCESS, rc = 0, f;
+	int rc = 0, f;
 
-	r = MMDB_lookup_sockaddr(m, sa, &merr);
-	if (merr == MMDB_IPV6_LOOKUP_IN_IPV4_DATABASE_ERROR)
-		return 0;
-	if (merr != MMDB_SUCCESS)
-		return -1;
-	if (!r.found_entry)
-		return 0;
+	if ((f = lookup_entry(m, sa, &r)) <= 0)
+		return f;
 	f = get_string(&r.entry, &d, "country", "iso_code");
 	if (f < 0)
 		rc = -1;
@@ -968,15 +978,10 @@ static int lookup_asn(const MMDB_s *m, const struct sockaddr *sa,
 {
 	MMDB_lookup_result_s r;
 	MMDB_entry_data_s d;
-	int merr = MMDB_SUCCESS, rc = 0, f;
+	int rc = 0, f;
 
-	r = MMDB_lookup_sockaddr(m, sa, &merr);
-	if (merr == MMDB_IPV6_LOOKUP_IN_IPV4_DATABASE_ERROR)
-		return 0;
-	if (merr != MMDB_SUCCESS)
-		return -1;
-	if (!r.found_entry)
-		return 0;
+	if ((f = lookup_entry(m, sa, &r)) <= 0)
+		return f;
 	f = MMDB_get_value(&r.entry, &d, "autonomous_system_number", NULL);
 	if (f != MMDB_SUCCESS &&
 	    f != MMDB_LOOKUP_PATH_DOES_NOT_MATCH_DATA_ERROR)
