@@ -225,9 +225,5 @@ with section("many connections at once"):
        "20 parallel messages: all accepted (%r)" % sorted(set(results)))
     alive(h, "parallel")
 
-ts = [threading.Thread(target=d.stop) for d in daemons]
-for t in ts:
-    t.start()
-for t in ts:
-    t.join(60)
+ct.stop_all(daemons)
 pt.done()

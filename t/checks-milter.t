@@ -24,7 +24,6 @@ import os
 import re
 import signal
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -436,9 +435,5 @@ with section("daemons alive"):
     for d in daemons:
         ok(mt.daemon_alive(d), "%s still answers" % d.name)
 
-ts = [threading.Thread(target=d.stop) for d in daemons]
-for t in ts:
-    t.start()
-for t in ts:
-    t.join(60)
+ct.stop_all(daemons)
 pt.done()

@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -340,10 +339,6 @@ with section("daemons alive"):
     for d in daemons:
         ok(mt.daemon_alive(d), "%s still answers" % d.name)
 
-ts = [threading.Thread(target=d.stop) for d in daemons]
-for t in ts:
-    t.start()
-for t in ts:
-    t.join(60)
+ct.stop_all(daemons)
 ub.stop()
 pt.done()

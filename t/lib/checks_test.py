@@ -8,12 +8,14 @@ Public:
   start      a postern-checks Daemon on a unix socket, every option
              given with -o (d.milter_addr is its address)
   logline    the decision log line of one queue id
+  stop_all   stop daemons in parallel
 
 Trust: the daemon under test is the code tested; its log is read, never
 executed.
 """
 
 import os
+import threading
 
 import postern_test as pt
 
@@ -49,3 +51,13 @@ def logline(d, q, timeout=3.0):
                 return ln
         return None
     return pt.wait_until(find, timeout, 0.02) or ""
+
+
+def stop_all(daemons):
+    """stop_all - stop every daemon at once (each may take seconds:
+    libmilter's poll) and wait for them."""
+    ts = [threading.Thread(target=d.stop) for d in daemons]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
