@@ -86,11 +86,12 @@ struct pft_options {
 	uint32_t depth_limit;		/* PCRE2 depth limit; 0 = 10000 */
 	int no_prefilter;		/* evaluate every rule (tests, bench) */
 	/* tables with fewer rules than this run every rule: the scan
-	 * costs more than it saves (measured: 10 rules, 4.2 M headers/s
-	 * without, 2.9 M with); 0 = PFT_PREFILTER_MIN */
+	 * costs more than it saves (bench/checks-gen.py tables: 10 rules
+	 * 4.2 M headers/s without, 2.9 M with; even at 16; 20 rules 2.2 M
+	 * without, 2.7 M with); 0 = PFT_PREFILTER_MIN */
 	size_t prefilter_min;
 };
-#define PFT_PREFILTER_MIN	32
+#define PFT_PREFILTER_MIN	16
 
 /* "regexp:/path", "pcre:/path" (a bare path is pcre:) */
 struct pft_table *pft_load_file(const char *spec,
