@@ -76,18 +76,9 @@ def msg(subject="plain message", extra=(), body="Hello.\r\nBye.\r\n",
 def lua(d, m, label, rcpts=None, checks=(), **var):
     """checks.lua on m; returns (LuaRun, queue id)."""
     q = qid()
-    h = mt.write_headers(os.path.join(tmp.path, q + ".hdr"), m.headers)
-    b = os.path.join(tmp.path, q + ".body")
-    with open(b, "wb") as f:
-        f.write(m.body)
-    v = {"SOCKET": d.milter_addr, "HDRS": h, "BODY": b, "LABEL": label,
-         "TIMEOUT": "20", "QID": q}
     if rcpts:
-        v["RCPTS"] = ",".join(rcpts)
-    for i, c in enumerate(checks, 1):
-        v["CHECK%d" % i] = c
-    v.update({k: str(x) for k, x in var.items() if x is not None})
-    return mt.run_lua("checks.lua", v), q
+        var["RCPTS"] = ",".join(rcpts)
+    return ct.run_lua(tmp, d, m, q, label, checks, **var), q
 
 
 def py(d, m, **kw):

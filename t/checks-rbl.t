@@ -113,19 +113,8 @@ def send(d, ip="192.0.2.99", helo="mail.example.com",
 def lua(d, label, ip="192.0.2.99", helo="mail.example.com",
         checks=(), **var):
     q = qid()
-    m = msg()
-    h = mt.write_headers(os.path.join(tmp.path, q + ".hdr"), m.headers)
-    b = os.path.join(tmp.path, q + ".body")
-    with open(b, "wb") as f:
-        f.write(m.body)
-    v = {"SOCKET": d.milter_addr, "HDRS": h, "BODY": b, "LABEL": label,
-         "TIMEOUT": "20", "QID": q, "IP": ip, "HELO": helo}
-    for i, c in enumerate(checks, 1):
-        v["CHECK%d" % i] = c
-    v.update(var)
-    return mt.run_lua("checks.lua", v), q
-
-
+    return ct.run_lua(tmp, d, msg(), q, label, checks, IP=ip, HELO=helo,
+                      **var), q
 
 
 def reply_of(r):

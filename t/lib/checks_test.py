@@ -9,6 +9,7 @@ Public:
              given with -o (d.milter_addr is its address)
   logline    the decision log line of one queue id
   stop_all   stop daemons in parallel
+  run_lua    t/milter/checks.lua on one message
 
 Trust: the daemon under test is the code tested; its log is read, never
 executed.
@@ -17,6 +18,7 @@ executed.
 import os
 import threading
 
+import milter_test as mt
 import postern_test as pt
 
 CHECKS = os.environ.get("POSTERN_CHECKS") or os.path.join(
@@ -61,3 +63,19 @@ def stop_all(daemons):
         t.start()
     for t in ts:
         t.join(60)
+
+
+def run_lua(tmp, d, m, q, label, checks=(), **var):
+    """run_lua - t/milter/checks.lua on message m (headers and body
+    written to files in tmp) with queue id q, the CHECKn list and the
+    script's other variables (None: left out); returns the LuaRun."""
+    h = mt.write_headers(os.path.join(tmp.path, q + ".hdr"), m.headers)
+    b = os.path.join(tmp.path, q + ".body")
+    with open(b, "wb") as f:
+        f.write(m.body)
+    v = {"SOCKET": d.milter_addr, "HDRS": h, "BODY": b, "LABEL": label,
+         "TIMEOUT": "20", "QID": q}
+    for i, c in enumerate(checks, 1):
+        v["CHECK%d" % i] = c
+    v.update({k: str(x) for k, x in var.items() if x is not None})
+    return mt.run_lua("checks.lua", v)
