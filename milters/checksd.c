@@ -486,22 +486,13 @@ static void rbl_geo_decide(const struct checksd_ctx *x,
 	struct buf t;
 
 	buf_init(&t, VERDICT_LOG_MAX);
-	if (rr) {
-		rbl_result_log(rr, &t);
-		buf_appendc(&t, '\0');
-		buf_append(&v->log, t.data, strlen(t.data));
-	}
-	if (gi) {
-		buf_reset(&t);
-		geoip_info_log(gi, &t);
-		buf_appendc(&t, '\0');
-		buf_append(&v->log, t.data, strlen(t.data));
-	}
+	if (rr)
+		rbl_result_log(rr, &v->log);
+	if (gi)
+		geoip_info_log(gi, &v->log);
 	verdict_logf(v, "score", "%d", score);
 	if (gi && x->geo_header) {
-		buf_reset(&t);
 		geoip_header_value(gi, &t);
-		buf_appendc(&t, '\0');
 		verdict_prepend(v, x->geo_header, "%s", t.data);
 	}
 	if (allow) {
@@ -643,7 +634,7 @@ static void hit_log(struct msg *m, int cls, int line,
 		buf_appendf(&m->hits, ":%s", san);
 	}
 	if (m->hits.len > HITS_LOG_MAX)
-		m->hits.len = before;
+		buf_truncate(&m->hits, before);
 }
 
 /* item_class - which table list an item goes to */
@@ -830,15 +821,10 @@ static int content_verdict(struct msg *m, struct verdict *v)
 /* log_hits - the message's rule hits and other fields into v's log */
 static void log_hits(struct msg *m, struct verdict *v)
 {
-	if (m->hits.len) {
-		buf_appendc(&m->hits, '\0');
-		buf_append(&v->log, m->hits.data, strlen(m->hits.data));
-		m->hits.len = 0;
-	}
-	if (m->rv.log.len) {
-		buf_append(&v->log, m->rv.log.data, m->rv.log.len);
-		m->rv.log.len = 0;
-	}
+	buf_append(&v->log, m->hits.data, m->hits.len);
+	buf_reset(&m->hits);
+	buf_append(&v->log, m->rv.log.data, m->rv.log.len);
+	buf_reset(&m->rv.log);
 }
 
 /* checksd_eoh - primary headers, then RBL and GeoIP */
