@@ -32,6 +32,7 @@
  *   handled as Postfix does (cut, logged); config errors are fatal at
  *   start and keep the old config on reload.
  */
+#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -452,23 +453,21 @@ static const char *reply_split(const char *s, int *code_r, char dsn[12])
 	return s;
 }
 
-/* domain_of - the domain of an envelope address ("<a@b>" -> "b") */
+/* domain_of - the lower-cased domain of an envelope address ("<a@b>" or
+ * "a@b" -> "b"), "" when it has none or it does not fit */
 static void domain_of(const char *addr, char *out, size_t size)
 {
-	const char *at = strrchr(addr, '@');
-	size_t n;
+	char bare[MILTER_PEER_MAX + 1];
+	const char *at;
 
+	milter_bare_sender(addr, bare, sizeof(bare));
+	at = strrchr(bare, '@');
 	out[0] = '\0';
-	if (at == NULL)
+	if (at == NULL || strlen(at + 1) >= size)
 		return;
-	n = strcspn(at + 1, ">");
-	if (n >= size)
-		return;
-	memcpy(out, at + 1, n);
-	out[n] = '\0';
-	for (char *p = out; *p; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p - 'A' + 'a');
+	for (size_t i = 0; at[1 + i]; i++)
+		out[i] = (char)tolower((unsigned char)at[1 + i]);
+	out[strlen(at + 1)] = '\0';
 }
 
 /*

@@ -347,22 +347,6 @@ static void take_authres(struct dmsg *d, const struct authres_parsed *p,
 	}
 }
 
-/* bare_sender - the MAIL FROM address without the <> the MTA sends
- * ("<a@b>", "<>" for the null sender) into out */
-static void bare_sender(const char *s, char *out, size_t outlen)
-{
-	size_t n = strlen(s);
-
-	if (n >= 2 && s[0] == '<' && s[n - 1] == '>') {
-		s++;
-		n -= 2;
-	}
-	if (n >= outlen)
-		n = outlen - 1;
-	memcpy(out, s, n);
-	out[n] = '\0';
-}
-
 /* find_from - the From: header's one address into d */
 static void find_from(struct milter_conn *c, struct dmsg *d)
 {
@@ -395,7 +379,7 @@ static void dmarcd_eoh(struct milter_conn *c, void *ctx, struct verdict *v)
 	const char *envdom;
 
 	c->msg_data = d;
-	bare_sender(c->mail_from, d->env_from, sizeof(d->env_from));
+	milter_bare_sender(c->mail_from, d->env_from, sizeof(d->env_from));
 	if (c->has_ip && cidrlist_match(&x->ignore_hosts, &c->ip)) {
 		d->skip = 1;
 		d->skip_why = "ignore_hosts";

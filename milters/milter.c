@@ -418,6 +418,22 @@ void milter_ctx_put(void **ref_r)
 	gen_unref(&g);
 }
 
+/* milter_bare_sender - the MAIL FROM address without the <> the MTA
+ * sends ("<a@b>", "<>" for the null sender) into out, cut to fit */
+void milter_bare_sender(const char *s, char *out, size_t outlen)
+{
+	size_t n = strlen(s);
+
+	if (n >= 2 && s[0] == '<' && s[n - 1] == '>') {
+		s++;
+		n -= 2;
+	}
+	if (n >= outlen)
+		n = outlen - 1;
+	memcpy(out, s, n);
+	out[n] = '\0';
+}
+
 /* milter_cfg - the connection's config snapshot */
 const struct cfg *milter_cfg(const struct milter_conn *c)
 {

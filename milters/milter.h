@@ -284,6 +284,10 @@ int milter_replace_body(struct milter_conn *c, struct buf *body);
 void *milter_ctx_get(void **ref_r);
 void milter_ctx_put(void **ref_r);
 
+/* milter_bare_sender - c->mail_from without its <> into out (cut to
+ * fit): "a@b", "" for the null sender */
+void milter_bare_sender(const char *mail_from, char *out, size_t size);
+
 /* milter_cfg - the config snapshot of the connection's context */
 const struct cfg *milter_cfg(const struct milter_conn *c);
 /* milter_metrics - the process's metrics (counters are thread-safe) */
