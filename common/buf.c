@@ -199,3 +199,15 @@ int b64_value(int c)
 		return 63;
 	return -1;
 }
+
+/* hex_value - value of a hex digit (either case), -1 if none */
+int hex_value(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}

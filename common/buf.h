@@ -4,7 +4,7 @@
  * Public: buf_init, buf_free, buf_reset, buf_append, buf_appendc,
  *         buf_appends, buf_appendf, buf_truncate, buf_read_file,
  *         BUF_DATA, BUF_LEN; b64_value (the base64 alphabet, for the
- *         decoders of DKIM and MIME).
+ *         decoders of DKIM and MIME), hex_value (a hex digit).
  * Trust: contents may be peer data; the buffer never interprets it.
  * Errors: appending past the hard maximum returns -1 and leaves the
  *         buffer unchanged; it never truncates silently and never aborts
@@ -46,5 +46,7 @@ int buf_read_file(struct buf *b, const char *path, const char **err_r);
 /* b64_value - value of a base64 character (RFC 4648 alphabet), -1 if
  * none */
 int b64_value(int c);
+/* hex_value - value of a hex digit, either case, -1 if none */
+int hex_value(int c);
 
 #endif

@@ -85,17 +85,6 @@ static int number(const char *s, size_t n, unsigned long long max,
 	return 0;
 }
 
-/* hexval - one hex digit, or -1 */
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = lc(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* dmarc_uri_parse - "mailto:addr[?query][!size[kmgt]]" (RFC 7489 6.2,
  * RFC 6068 %-escapes); other schemes are not usable */
 int dmarc_uri_parse(const char *s, size_t len, struct dmarc_uri *u)
@@ -145,8 +134,8 @@ int dmarc_uri_parse(const char *s, size_t len, struct dmarc_uri *u)
 		if (c == '%') {
 			int h, l;
 
-			if (p + 2 >= end || (h = hexval(p[1])) < 0 ||
-			    (l = hexval(p[2])) < 0)
+			if (p + 2 >= end || (h = hex_value(p[1])) < 0 ||
+			    (l = hex_value(p[2])) < 0)
 				return -1;
 			c = (char)(h * 16 + l);
 			p += 2;

@@ -202,19 +202,6 @@ static iconv_t charset_open(struct dec2047 *d, const char *name, size_t n)
 	return c->cd;
 }
 
-/* hexval - value of a hex digit or -1 */
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-
 /* ew_parse - is there a well-formed encoded word with a known charset
  * at i?  Fills w; the text is checked by ew_decode. */
 static int ew_parse(struct dec2047 *d, size_t i, struct ew *w)
@@ -273,8 +260,8 @@ static int ew_decode(struct dec2047 *d, const struct ew *w, struct buf *raw,
 				c = ' ';
 			} else if (t[i] == '=') {
 				if (i + 2 >= n ||
-				    (h = hexval((unsigned char)t[i + 1])) < 0 ||
-				    (l = hexval((unsigned char)t[i + 2])) < 0)
+				    (h = hex_value((unsigned char)t[i + 1])) < 0 ||
+				    (l = hex_value((unsigned char)t[i + 2])) < 0)
 					goto broken;
 				c = (char)(h << 4 | l);
 				i += 2;
@@ -787,7 +774,7 @@ static void qp_feed(struct mimescan *m, const char *p, size_t n)
 		c = p[i];
 		switch (m->qpst) {
 		case 1:
-			if (hexval((unsigned char)c) >= 0) {
+			if (hex_value((unsigned char)c) >= 0) {
 				m->qpx = c;
 				m->qpst = 2;
 			} else if (c == ' ' || c == '\t') {
@@ -799,9 +786,9 @@ static void qp_feed(struct mimescan *m, const char *p, size_t n)
 			}
 			continue;
 		case 2:
-			if (hexval((unsigned char)c) >= 0) {
-				o = (char)(hexval((unsigned char)m->qpx) << 4 |
-				    hexval((unsigned char)c));
+			if (hex_value((unsigned char)c) >= 0) {
+				o = (char)(hex_value((unsigned char)m->qpx) << 4 |
+				    hex_value((unsigned char)c));
 				dec_put(m, &o, 1);
 				m->qpst = 0;
 			} else {

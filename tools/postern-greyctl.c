@@ -240,13 +240,6 @@ static const char *key_text(const char *key, char *out)
 	return out;
 }
 
-/* hexval - value of a hex digit, or -1 */
-static int hexval(int c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ?
-	    c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 /* key_parse - a key as key_text prints it back to bytes; -1 if malformed
  * or too long */
 static int key_parse(const char *text, char *out, size_t outlen)
@@ -259,8 +252,8 @@ static int key_parse(const char *text, char *out, size_t outlen)
 		if (c == '\\') {
 			int hi, lo;
 
-			if (*p != 'x' || (hi = hexval(p[1])) < 0 ||
-			    (lo = hexval(p[2])) < 0 || (hi == 0 && lo == 0))
+			if (*p != 'x' || (hi = hex_value(p[1])) < 0 ||
+			    (lo = hex_value(p[2])) < 0 || (hi == 0 && lo == 0))
 				return -1;
 			c = hi * 16 + lo;
 			p += 3;
